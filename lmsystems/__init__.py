@@ -1,0 +1,1 @@
+"""LMSystems SDK for hosted LangGraph graphs."""

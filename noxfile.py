@@ -1,0 +1,72 @@
+"""Every project task is a nox session.
+
+`nox -s tests` is the one command CI runs: it runs the test suite (against a real Agent Server it starts on a
+free port) and then, as notified sessions, the contract check, the generated-code drift gate, lint and mypy.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "venv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["tests"]
+
+PYTHON = "3.11"
+
+# The generator is pinned exactly: the generated code must be byte-for-byte reproducible.
+GENERATOR_PINS = [
+    "openapi-python-client==0.29.1",
+    "datamodel-code-generator==0.89.0",
+    "ruff==0.17.6",
+    "pyyaml>=6",
+]
+LINT_PINS = ["ruff==0.17.6"]
+TYPECHECK_PINS = ["mypy==2.4.1"]
+
+
+@nox.session(python=PYTHON)
+def generate(session: nox.Session) -> None:
+    """Compile openapi/*.yaml into generated/ (openapi-python-client + datamodel-code-generator)."""
+    session.install(*GENERATOR_PINS)
+    session.run("python", "scripts/generate.py")
+
+
+@nox.session(python=PYTHON)
+def check_generated(session: nox.Session) -> None:
+    """Drift gate: regenerating changes nothing, and every operation has a generated function."""
+    session.install(*GENERATOR_PINS)
+    session.run("python", "scripts/generate.py", "--check")
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over the hand-written code (generated/ is formatted by the generator itself)."""
+    session.install(*LINT_PINS)
+    session.run("ruff", "check", "lmsystems", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "format", "--check", "lmsystems", "tests", "scripts", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict on lmsystems/."""
+    session.install(*TYPECHECK_PINS, "-e", ".")
+    session.run("mypy", "--strict", "lmsystems")
+
+
+@nox.session(python=PYTHON)
+def contract(session: nox.Session) -> None:
+    """Prove openapi/agent-server.yaml matches a live Agent Server (started here on a free port)."""
+    session.install("-e", ".[test]")
+    session.run("python", "scripts/contract.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite against the real Agent Server, then contract, drift gate, lint and typecheck."""
+    session.install("-e", ".[test]")
+    session.run("pytest", *session.posargs)
+    session.notify("contract")
+    session.notify("check_generated")
+    session.notify("lint")
+    session.notify("typecheck")
