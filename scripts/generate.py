@@ -116,6 +116,7 @@ def build(dest: Path) -> None:
                 sys.executable, "-m", "openapi_python_client", "generate",
                 "--path", str(spec.path), "--config", str(spec.config), "--meta", "none",
                 "--output-path", str(dest / spec.package), "--fail-on-warning",
+                "--custom-template-path", str(OPENAPI / "templates"),
             ],
             cwd=dest,
         )  # fmt: skip
@@ -194,8 +195,13 @@ def main() -> int:
                 print("generated/ is out of date with openapi/ (run `nox -s generate` and commit):")
                 print("\n".join(f"  {line}" for line in problems))
                 return 1
-            count = sum(len(s["operations"]) for s in json.loads((fresh / "manifest.json").read_text())["specs"].values())
-            print(f"generated/ is in sync with openapi/ ({count} operations, each with its generated function)")
+            count = sum(
+                len(s["operations"])
+                for s in json.loads((fresh / "manifest.json").read_text())["specs"].values()
+            )
+            print(
+                f"generated/ is in sync with openapi/ ({count} operations, each with its generated function)"
+            )
             return 0
         if OUTPUT.exists():
             shutil.rmtree(OUTPUT)
