@@ -420,9 +420,17 @@ class RunsCancelRequest(TypedDict):
 
 
 class RunMetadataEvent(TypedDict):
+    """
+    The first event of a run's stream; on a thread stream it also marks run starts and ends.
+    """
+
     run_id: str
     thread_id: NotRequired[str]
     attempt: NotRequired[int]
+    status: NotRequired[str]
+    """
+    On a thread stream: `run_done` when a run ended.
+    """
 
 
 class RunErrorEvent(TypedDict):
@@ -525,6 +533,22 @@ class Assistant(TypedDict):
     updated_at: str
     metadata: dict[str, Any]
     version: NotRequired[int]
+    name: NotRequired[str]
+    description: NotRequired[str | None]
+
+
+class AssistantVersion(TypedDict):
+    """
+    One version of an assistant (versions have no `updated_at`).
+    """
+
+    assistant_id: str
+    graph_id: str
+    version: int
+    config: Config
+    context: NotRequired[dict[str, Any]]
+    created_at: str
+    metadata: dict[str, Any]
     name: NotRequired[str]
     description: NotRequired[str | None]
 

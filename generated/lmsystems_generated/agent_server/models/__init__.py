@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .assistant_search_request import AssistantSearchRequest
     from .assistant_search_request_select_item import AssistantSearchRequestSelectItem
     from .assistant_search_request_sort_by import AssistantSearchRequestSortBy
+    from .assistant_version import AssistantVersion
     from .assistant_version_change import AssistantVersionChange
     from .assistant_versions_request import AssistantVersionsRequest
     from .cancel_action import CancelAction
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from .if_not_exists import IfNotExists
     from .interrupt import Interrupt
     from .json_object import JsonObject
+    from .list_runs_select_item import ListRunsSelectItem
     from .message import Message
     from .messages_metadata import MessagesMetadata
     from .messages_metadata_additional_property import (
@@ -116,6 +118,7 @@ _MODULE_OF: dict[str, str] = {
     "AssistantSearchRequest": ".assistant_search_request",
     "AssistantSearchRequestSelectItem": ".assistant_search_request_select_item",
     "AssistantSearchRequestSortBy": ".assistant_search_request_sort_by",
+    "AssistantVersion": ".assistant_version",
     "AssistantVersionChange": ".assistant_version_change",
     "AssistantVersionsRequest": ".assistant_versions_request",
     "CancelAction": ".cancel_action",
@@ -144,6 +147,7 @@ _MODULE_OF: dict[str, str] = {
     "IfNotExists": ".if_not_exists",
     "Interrupt": ".interrupt",
     "JsonObject": ".json_object",
+    "ListRunsSelectItem": ".list_runs_select_item",
     "Message": ".message",
     "MessagesMetadata": ".messages_metadata",
     "MessagesMetadataAdditionalProperty": ".messages_metadata_additional_property",
@@ -212,6 +216,7 @@ __all__ = (
     "AssistantSearchRequest",
     "AssistantSearchRequestSelectItem",
     "AssistantSearchRequestSortBy",
+    "AssistantVersion",
     "AssistantVersionChange",
     "AssistantVersionsRequest",
     "CancelAction",
@@ -240,6 +245,7 @@ __all__ = (
     "IfNotExists",
     "Interrupt",
     "JsonObject",
+    "ListRunsSelectItem",
     "Message",
     "MessagesMetadata",
     "MessagesMetadataAdditionalProperty",

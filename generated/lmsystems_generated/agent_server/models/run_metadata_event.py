@@ -15,16 +15,19 @@ T = TypeVar("T", bound="RunMetadataEvent")
 
 @_attrs_define
 class RunMetadataEvent:
-    """
+    """The first event of a run's stream; on a thread stream it also marks run starts and ends.
+
     Attributes:
         run_id (str):
         thread_id (str | Unset):
         attempt (int | Unset):
+        status (str | Unset): On a thread stream: `run_done` when a run ended.
     """
 
     run_id: str
     thread_id: str | Unset = UNSET
     attempt: int | Unset = UNSET
+    status: str | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -33,6 +36,8 @@ class RunMetadataEvent:
         thread_id = self.thread_id
 
         attempt = self.attempt
+
+        status = self.status
 
         field_dict: dict[str, Any] = {}
         field_dict.update(self.additional_properties)
@@ -45,6 +50,8 @@ class RunMetadataEvent:
             field_dict["thread_id"] = thread_id
         if attempt is not UNSET:
             field_dict["attempt"] = attempt
+        if status is not UNSET:
+            field_dict["status"] = status
 
         return field_dict
 
@@ -57,10 +64,13 @@ class RunMetadataEvent:
 
         attempt = d.pop("attempt", UNSET)
 
+        status = d.pop("status", UNSET)
+
         run_metadata_event = cls(
             run_id=run_id,
             thread_id=thread_id,
             attempt=attempt,
+            status=status,
         )
 
         run_metadata_event.additional_properties = d

@@ -8,7 +8,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
-from ...models.assistant import Assistant
+from ...models.assistant_version import AssistantVersion
 from ...models.assistant_versions_request import AssistantVersionsRequest
 from ...models.error_response import ErrorResponse
 from ...types import Response
@@ -38,12 +38,12 @@ def _get_kwargs(
 
 def _parse_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> ErrorResponse | list[Assistant] | None:
+) -> ErrorResponse | list[AssistantVersion] | None:
     if response.status_code == 200:
         response_200 = []
         _response_200 = response.json()
         for response_200_item_data in _response_200:
-            response_200_item = Assistant.from_dict(response_200_item_data)
+            response_200_item = AssistantVersion.from_dict(response_200_item_data)
 
             response_200.append(response_200_item)
 
@@ -67,7 +67,7 @@ def _parse_response(
 
 def _build_response(
     *, client: AuthenticatedClient | Client, response: httpx.Response
-) -> Response[ErrorResponse | list[Assistant]]:
+) -> Response[ErrorResponse | list[AssistantVersion]]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -81,7 +81,7 @@ def sync_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: AssistantVersionsRequest,
-) -> Response[ErrorResponse | list[Assistant]]:
+) -> Response[ErrorResponse | list[AssistantVersion]]:
     """List the versions of an assistant, newest first.
 
     Args:
@@ -93,7 +93,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | list[Assistant]]
+        Response[ErrorResponse | list[AssistantVersion]]
     """
 
     kwargs = _get_kwargs(
@@ -113,7 +113,7 @@ def sync(
     *,
     client: AuthenticatedClient | Client,
     body: AssistantVersionsRequest,
-) -> ErrorResponse | list[Assistant] | None:
+) -> ErrorResponse | list[AssistantVersion] | None:
     """List the versions of an assistant, newest first.
 
     Args:
@@ -125,7 +125,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | list[Assistant]
+        ErrorResponse | list[AssistantVersion]
     """
 
     return sync_detailed(
@@ -140,7 +140,7 @@ async def asyncio_detailed(
     *,
     client: AuthenticatedClient | Client,
     body: AssistantVersionsRequest,
-) -> Response[ErrorResponse | list[Assistant]]:
+) -> Response[ErrorResponse | list[AssistantVersion]]:
     """List the versions of an assistant, newest first.
 
     Args:
@@ -152,7 +152,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[ErrorResponse | list[Assistant]]
+        Response[ErrorResponse | list[AssistantVersion]]
     """
 
     kwargs = _get_kwargs(
@@ -170,7 +170,7 @@ async def asyncio(
     *,
     client: AuthenticatedClient | Client,
     body: AssistantVersionsRequest,
-) -> ErrorResponse | list[Assistant] | None:
+) -> ErrorResponse | list[AssistantVersion] | None:
     """List the versions of an assistant, newest first.
 
     Args:
@@ -182,7 +182,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        ErrorResponse | list[Assistant]
+        ErrorResponse | list[AssistantVersion]
     """
 
     return (

@@ -9,6 +9,9 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
+from ...models.list_runs_select_item import (
+    ListRunsSelectItem,
+)
 from ...models.run import Run
 from ...models.run_status import RunStatus
 from ...types import UNSET, Response, Unset
@@ -20,6 +23,7 @@ def _get_kwargs(
     limit: int | Unset = UNSET,
     offset: int | Unset = UNSET,
     status: RunStatus | Unset = UNSET,
+    select: list[ListRunsSelectItem] | Unset = UNSET,
 ) -> dict[str, Any]:
 
     params: dict[str, Any] = {}
@@ -33,6 +37,15 @@ def _get_kwargs(
         json_status = status
 
     params["status"] = json_status
+
+    json_select: list[str] | Unset = UNSET
+    if not isinstance(select, Unset):
+        json_select = []
+        for select_item_data in select:
+            select_item: str = select_item_data
+            json_select.append(select_item)
+
+    params["select"] = json_select
 
     params = {k: v for k, v in params.items() if v is not UNSET and v is not None}
 
@@ -94,6 +107,7 @@ def sync_detailed(
     limit: int | Unset = UNSET,
     offset: int | Unset = UNSET,
     status: RunStatus | Unset = UNSET,
+    select: list[ListRunsSelectItem] | Unset = UNSET,
 ) -> Response[ErrorResponse | list[Run]]:
     """List the runs of a thread, newest first.
 
@@ -102,6 +116,7 @@ def sync_detailed(
         limit (int | Unset):
         offset (int | Unset):
         status (RunStatus | Unset):
+        select (list[ListRunsSelectItem] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -116,6 +131,7 @@ def sync_detailed(
         limit=limit,
         offset=offset,
         status=status,
+        select=select,
     )
 
     response = client.get_httpx_client().request(
@@ -132,6 +148,7 @@ def sync(
     limit: int | Unset = UNSET,
     offset: int | Unset = UNSET,
     status: RunStatus | Unset = UNSET,
+    select: list[ListRunsSelectItem] | Unset = UNSET,
 ) -> ErrorResponse | list[Run] | None:
     """List the runs of a thread, newest first.
 
@@ -140,6 +157,7 @@ def sync(
         limit (int | Unset):
         offset (int | Unset):
         status (RunStatus | Unset):
+        select (list[ListRunsSelectItem] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -155,6 +173,7 @@ def sync(
         limit=limit,
         offset=offset,
         status=status,
+        select=select,
     ).parsed
 
 
@@ -165,6 +184,7 @@ async def asyncio_detailed(
     limit: int | Unset = UNSET,
     offset: int | Unset = UNSET,
     status: RunStatus | Unset = UNSET,
+    select: list[ListRunsSelectItem] | Unset = UNSET,
 ) -> Response[ErrorResponse | list[Run]]:
     """List the runs of a thread, newest first.
 
@@ -173,6 +193,7 @@ async def asyncio_detailed(
         limit (int | Unset):
         offset (int | Unset):
         status (RunStatus | Unset):
+        select (list[ListRunsSelectItem] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -187,6 +208,7 @@ async def asyncio_detailed(
         limit=limit,
         offset=offset,
         status=status,
+        select=select,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -201,6 +223,7 @@ async def asyncio(
     limit: int | Unset = UNSET,
     offset: int | Unset = UNSET,
     status: RunStatus | Unset = UNSET,
+    select: list[ListRunsSelectItem] | Unset = UNSET,
 ) -> ErrorResponse | list[Run] | None:
     """List the runs of a thread, newest first.
 
@@ -209,6 +232,7 @@ async def asyncio(
         limit (int | Unset):
         offset (int | Unset):
         status (RunStatus | Unset):
+        select (list[ListRunsSelectItem] | Unset):
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -225,5 +249,6 @@ async def asyncio(
             limit=limit,
             offset=offset,
             status=status,
+            select=select,
         )
     ).parsed
