@@ -27,16 +27,18 @@ TYPECHECK_PINS = ["mypy==2.4.1"]
 
 @nox.session(python=PYTHON)
 def generate(session: nox.Session) -> None:
-    """Compile openapi/*.yaml into generated/ (openapi-python-client + datamodel-code-generator)."""
+    """Compile openapi/*.yaml into generated/, and lmsystems/_async/ into lmsystems/_sync/."""
     session.install(*GENERATOR_PINS)
     session.run("python", "scripts/generate.py")
+    session.run("python", "scripts/unasync.py")
 
 
 @nox.session(python=PYTHON)
 def check_generated(session: nox.Session) -> None:
-    """Drift gate: regenerating changes nothing, and every operation has a generated function."""
+    """Drift gate: regenerating generated/ and lmsystems/_sync/ changes nothing."""
     session.install(*GENERATOR_PINS)
     session.run("python", "scripts/generate.py", "--check")
+    session.run("python", "scripts/unasync.py", "--check")
 
 
 @nox.session(python=PYTHON)
@@ -70,3 +72,10 @@ def tests(session: nox.Session) -> None:
     session.notify("check_generated")
     session.notify("lint")
     session.notify("typecheck")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """The demo: a local Agent Server and marketplace, and the documented flow through the SDK."""
+    session.install("-e", ".[test]")
+    session.run("python", "scripts/demo.py")

@@ -1,1 +1,123 @@
-"""LMSystems SDK for hosted LangGraph graphs."""
+"""lmsystems: run hosted LangGraph graphs from Python.
+
+    from lmsystems import LmsystemsClient, SyncLmsystemsClient
+
+    client = await LmsystemsClient.create(graph_name="your-graph", api_key="your-api-key")
+    thread = await client.create_thread()
+    async for chunk in client.stream_run(thread=thread, input={...}, stream_mode=["messages", "updates"]):
+        print(chunk)
+
+The clients are imported on first use, so that `import lmsystems` stays cheap.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIKeyError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    ConflictError,
+    GraphError,
+    GraphNotFoundError,
+    GraphNotPurchasedError,
+    InputError,
+    InternalServerError,
+    LmsystemsError,
+    NotFoundError,
+    RateLimitError,
+    RunError,
+    StreamError,
+    ThreadBusyError,
+)
+from ._types import (
+    Assistant,
+    Checkpoint,
+    Cron,
+    Deployment,
+    Interrupt,
+    MultitaskStrategy,
+    Run,
+    StateUpdateResult,
+    StoreItem,
+    StreamMode,
+    StreamPart,
+    Thread,
+    ThreadState,
+    ThreadStatus,
+)
+
+if TYPE_CHECKING:
+    from ._async._client import LmsystemsClient
+    from ._async._stream import AsyncRunStream
+    from ._sync._stream import SyncRunStream
+    from ._sync_client import SyncLmsystemsClient
+
+__version__ = "2.0.0.dev0"
+
+_LAZY = {
+    "LmsystemsClient": "._async._client",
+    "AsyncRunStream": "._async._stream",
+    "SyncLmsystemsClient": "._sync_client",
+    "SyncRunStream": "._sync._stream",
+}
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIKeyError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "Assistant",
+    "AsyncRunStream",
+    "AuthenticationError",
+    "Checkpoint",
+    "ConflictError",
+    "Cron",
+    "Deployment",
+    "GraphError",
+    "GraphNotFoundError",
+    "GraphNotPurchasedError",
+    "InputError",
+    "InternalServerError",
+    "Interrupt",
+    "LmsystemsClient",
+    "LmsystemsError",
+    "MultitaskStrategy",
+    "NotFoundError",
+    "RateLimitError",
+    "Run",
+    "RunError",
+    "StateUpdateResult",
+    "StoreItem",
+    "StreamError",
+    "StreamMode",
+    "StreamPart",
+    "SyncLmsystemsClient",
+    "SyncRunStream",
+    "Thread",
+    "ThreadBusyError",
+    "ThreadState",
+    "ThreadStatus",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lmsystems' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""The async implementation: the single source of the sync one (see scripts/unasync.py)."""

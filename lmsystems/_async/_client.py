@@ -1,0 +1,241 @@
+"""LmsystemsClient: the async facade, with the names of the product documentation."""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from .. import _validation as check
+from .._operation import operation
+from .._payloads import NOT_GIVEN
+from .._requests import build
+from .._settings import DEFAULT_MAX_RETRIES, ClientSettings
+from .._types import Deployment, Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
+from ._assistants import AsyncAssistants
+from ._core import AsyncCore
+from ._crons import AsyncCrons
+from ._runs import AsyncRuns
+from ._store import AsyncStore
+from ._stream import AsyncRunStream
+from ._threads import AsyncThreads
+
+
+class LmsystemsClient:
+    """Run a hosted LangGraph graph: threads, streaming runs, interrupts, state and history.
+
+    Create it with `client = await LmsystemsClient.create(graph_name=..., api_key=...)`, which resolves
+    the graph through the LMSystems marketplace. `api_key` falls back to `LMSYSTEMS_API_KEY`, `base_url` to
+    `LMSYSTEMS_BASE_URL`. With `deployment_url=` (and an optional `deployment_key=`) it talks to an Agent
+    Server directly, e.g. `langgraph dev`; `graph_name` is then a graph id or an assistant id there.
+
+    Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
+    Agent Server API. Use it as `async with` (or call `aclose()`) to release its connections.
+    """
+
+    def __init__(
+        self,
+        graph_name: str | None = None,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        deployment_url: str | None = None,
+        deployment_key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        allow_insecure_http: bool = False,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        settings = ClientSettings.resolve(
+            graph_name=graph_name,
+            api_key=api_key,
+            base_url=base_url,
+            deployment_url=deployment_url,
+            deployment_key=deployment_key,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self._core = AsyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http)
+        self.threads = AsyncThreads(self._core)
+        self.runs = AsyncRuns(self._core)
+        self.assistants = AsyncAssistants(self._core)
+        self.store = AsyncStore(self._core)
+        self.crons = AsyncCrons(self._core)
+        self._created()
+
+    def _created(self) -> None:
+        """Runs at the end of __init__: the async client resolves its graph in create() or on first use."""
+
+    @classmethod
+    async def create(cls, graph_name: str | None = None, **options: Any) -> Self:
+        """Create a client and resolve its graph now, so that a wrong key or graph name fails here."""
+        client = cls(graph_name, **options)
+        try:
+            await client.connect()
+        except BaseException:
+            await client.aclose()
+            raise
+        return client
+
+    def __repr__(self) -> str:
+        settings = self._core.settings
+        where = settings.deployment_url or settings.base_url
+        return f"{type(self).__name__}(graph_name={settings.graph_name!r}, url={where!r})"
+
+    @property
+    def graph_name(self) -> str:
+        """The graph this client runs."""
+        return self._core.settings.graph_name
+
+    @property
+    def deployment(self) -> Deployment | None:
+        """The resolved deployment (None until `connect()` or the first request)."""
+        return self._core._deployment
+
+    async def connect(self) -> Deployment:
+        """Resolve the graph to its deployment (done once; later calls return it at once)."""
+        return await self._core.deployment()
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._core.aclose()
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.connect()
+        except BaseException:
+            await self.aclose()
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ the documented methods
+
+    async def create_thread(self, *, metadata: dict[str, Any] | None = None, **options: Any) -> Thread:
+        """Create a thread: `thread["thread_id"]` names it. Same as `threads.create()`."""
+        return await self.threads.create(metadata=metadata, **options)
+
+    async def get_thread(self, thread: Thread | str) -> Thread:
+        """Get a thread."""
+        return await self.threads.get(thread)
+
+    async def get_thread_status(self, thread: Thread | str) -> ThreadStatus:
+        """The thread's status: ThreadStatus IDLE, BUSY, INTERRUPTED or ERROR (equal to the strings)."""
+        return await self.threads.get_status(thread)
+
+    async def get_thread_state(
+        self, thread: Thread | str, *, checkpoint_id: str | None = None, subgraphs: bool = False
+    ) -> ThreadState:
+        """The thread's current state (or its state at `checkpoint_id`)."""
+        return await self.threads.get_state(thread, checkpoint_id=checkpoint_id, subgraphs=subgraphs)
+
+    def stream_run(
+        self,
+        thread: Thread | str | None = None,
+        input: Any = NOT_GIVEN,
+        *,
+        stream_mode: Any = "values",
+        multitask_strategy: str | None = None,
+        checkpoint_id: str | None = None,
+        is_background: bool = False,
+        config: dict[str, Any] | None = None,
+        command: Any = None,
+        interrupt_before: str | list[str] | None = None,
+        interrupt_after: str | list[str] | None = None,
+        stream_subgraphs: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        assistant_id: str | None = None,
+        **options: Any,
+    ) -> AsyncRunStream:
+        """Run the graph on `thread` (None: a stateless run) and stream its parts as `StreamPart`s.
+
+        `stream_mode`: one of values, messages, messages-tuple, updates, custom, events, debug, tasks,
+        checkpoints, or a list. `multitask_strategy` (reject, rollback, interrupt, enqueue) says what
+        happens when the thread is busy; `reject` raises ThreadBusyError. `input=None` with
+        `checkpoint_id` continues from that checkpoint (e.g. after `update_thread_state`); `command`
+        (`{"resume": value}`) resumes an interrupt. `is_background=True` starts the run in the background
+        and follows it: leaving the loop early leaves the run running. Arguments are checked at once
+        (InputError); the request goes out when the stream is first read. After the stream ends,
+        `stream.interrupted` and `stream.interrupts` tell whether the run waits for a human.
+        """
+        return self.runs.stream(
+            thread,
+            input,
+            stream_mode=stream_mode,
+            is_background=is_background,
+            multitask_strategy=multitask_strategy,
+            checkpoint_id=checkpoint_id,
+            config=config,
+            command=command,
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+            stream_subgraphs=stream_subgraphs,
+            metadata=metadata,
+            assistant_id=assistant_id,
+            **options,
+        )
+
+    async def update_thread_state(
+        self,
+        thread: Thread | str,
+        state_update: Any,
+        *,
+        as_node: str | None = None,
+        checkpoint_id: str | None = None,
+    ) -> StateUpdateResult:
+        """Write `state_update` into the thread's state as if `as_node` had run.
+
+        Returns `{"checkpoint": {...}, "checkpoint_id": ...}`: stream from that checkpoint with
+        `stream_run(thread=..., input=None, checkpoint_id=result["checkpoint_id"])` to continue.
+        """
+        return await self.threads.update_state(
+            thread, state_update, as_node=as_node, checkpoint_id=checkpoint_id
+        )
+
+    async def get_state_history(
+        self,
+        thread: Thread | str,
+        *,
+        filter: dict[str, Any] | None = None,
+        limit: int = 10,
+        before: str | dict[str, Any] | None = None,
+    ) -> list[ThreadState]:
+        """Past states of the thread, newest first; `filter` matches checkpoint metadata."""
+        return await self.threads.get_history(thread, limit=limit, before=before, filter=filter)
+
+    async def get_interrupts(self, thread: Thread | str) -> list[Interrupt]:
+        """The interrupts the thread waits on, each with its `id` and `value` (empty when none)."""
+        return await self.threads.get_interrupts(thread)
+
+    def resume(
+        self,
+        thread: Thread | str,
+        value: Any,
+        *,
+        interrupt_id: str | None = None,
+        stream_mode: Any = "values",
+        **options: Any,
+    ) -> AsyncRunStream:
+        """Answer the thread's pending interrupt with `value` and stream the rest of the run.
+
+        With several interrupts pending, `interrupt_id` says which one `value` answers.
+        """
+        check.thread_id(thread)
+        resume = {interrupt_id: value} if interrupt_id is not None else value
+        return self.stream_run(thread, None, stream_mode=stream_mode, command={"resume": resume}, **options)
+
+    @operation("health_check")
+    async def health(self) -> bool:
+        """Whether the deployment's Agent Server is up."""
+        answer = await self._core.request(build("system.health_check"))
+        return bool(answer and answer.get("ok"))
+
+    @operation("get_server_info")
+    async def server_info(self) -> dict[str, Any]:
+        """Version, feature flags and metadata of the deployment's Agent Server."""
+        return dict(await self._core.request(build("system.get_server_info")))

@@ -1,0 +1,149 @@
+"""What every resource shares: settings, the transport, and the deployment (resolved once, lazily)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+
+from .._exceptions import ConflictError, GraphNotFoundError, LmsystemsError
+from .._marketplace import check_deployment_url, deployment_from_graph_info
+from .._requests import MARKETPLACE, Endpoint, RequestSpec, build
+from .._settings import ClientSettings
+from .._types import Deployment
+from ._http import AsyncHTTP
+from ._io import Lock
+
+logger = logging.getLogger("lmsystems")
+
+TRACK_RUN_TIMEOUT = httpx.Timeout(5.0)
+
+
+class AsyncCore:
+    """Holds the settings, the HTTP transport and the resolved deployment of one facade."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        self.settings = settings
+        self.allow_insecure_http = allow_insecure_http
+        self.http = AsyncHTTP(timeout=settings.timeout, max_retries=settings.max_retries, transport=transport)
+        self._deployment: Deployment | None = None
+        self._lock = Lock()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(settings={self.settings!r}, deployment={self._deployment!r})"
+
+    @property
+    def marketplace(self) -> Endpoint:
+        return Endpoint(
+            "marketplace", self.settings.base_url, {"authorization": f"Bearer {self.settings.api_key}"}
+        )
+
+    async def deployment(self) -> Deployment:
+        """The deployment serving the graph, resolved on first use."""
+        if self._deployment is None:
+            async with self._lock:
+                if self._deployment is None:
+                    self._deployment = await self._resolve()
+        return self._deployment
+
+    async def endpoint(self) -> Endpoint:
+        """The Agent Server of the deployment, with its key."""
+        deployment = await self.deployment()
+        headers = {"x-api-key": deployment.api_key} if deployment.api_key else {}
+        return Endpoint("agent server", deployment.url, headers)
+
+    async def request(
+        self,
+        spec: RequestSpec,
+        *,
+        conflict: type[LmsystemsError] = ConflictError,
+        timeout: httpx.Timeout | None = None,
+    ) -> Any:
+        """Send a request to the deployment and return its JSON answer."""
+        return await self.http.request(await self.endpoint(), spec, conflict=conflict, timeout=timeout)
+
+    async def _resolve(self) -> Deployment:
+        settings = self.settings
+        if settings.deployment_url is not None:
+            return await self._resolve_direct(settings.deployment_url)
+        spec = build(
+            "marketplace.get_graph_info",
+            body_model="GraphInfoRequest",
+            body={"graph_name": settings.graph_name},
+            package=MARKETPLACE,
+        )
+        answer = await self.http.request(self.marketplace, spec)
+        deployment = deployment_from_graph_info(
+            settings.graph_name, answer, allow_insecure_http=self.allow_insecure_http
+        )
+        logger.info("resolved graph %r to %s", settings.graph_name, deployment.url)
+        return deployment
+
+    async def _resolve_direct(self, url: str) -> Deployment:
+        """Direct mode: the graph name is an assistant id or a graph id on that server."""
+        settings = self.settings
+        checked = check_deployment_url(
+            url, allow_insecure_http=self.allow_insecure_http, argument="deployment_url"
+        )
+        deployment = Deployment(
+            graph_name=settings.graph_name,
+            url=checked,
+            assistant_id=settings.graph_name,
+            api_key=settings.deployment_key,
+            via_marketplace=False,
+        )
+        endpoint = Endpoint(
+            "agent server", checked, {"x-api-key": settings.deployment_key} if settings.deployment_key else {}
+        )
+        try:
+            assistant = await self.http.request(
+                endpoint, build("assistants.get_assistant", settings.graph_name)
+            )
+        except LmsystemsError as error:
+            if error.status_code not in (404, 422):  # 422: not a UUID, so maybe a graph id
+                raise
+            found = await self.http.request(
+                endpoint,
+                build(
+                    "assistants.search_assistants",
+                    body_model="AssistantSearchRequest",
+                    body={"graph_id": settings.graph_name, "limit": 1},
+                ),
+            )
+            if not found:
+                raise GraphNotFoundError(
+                    f"no graph or assistant named {settings.graph_name!r} on the Agent Server at {checked}"
+                ) from None
+            assistant = found[0]
+        return Deployment(
+            graph_name=deployment.graph_name,
+            url=deployment.url,
+            assistant_id=assistant["assistant_id"],
+            api_key=deployment.api_key,
+            via_marketplace=False,
+        )
+
+    async def track_run(self, run_id: str | None) -> None:
+        """Tell the marketplace a run started; never fails the caller (usage tracking is best effort)."""
+        if run_id is None or self._deployment is None or not self._deployment.via_marketplace:
+            return
+        spec = build(
+            "marketplace.track_run",
+            body_model="TrackRunRequest",
+            body={"graph_name": self.settings.graph_name, "run_id": run_id},
+            package=MARKETPLACE,
+        )
+        try:
+            await self.http.request(self.marketplace, spec, timeout=TRACK_RUN_TIMEOUT, max_retries=0)
+        except LmsystemsError as error:
+            logger.warning("could not record run %s with the marketplace: %s", run_id, error)
+
+    async def aclose(self) -> None:
+        await self.http.aclose()

@@ -1,0 +1,274 @@
+"""Crons: run the graph on a schedule, on one thread or on a new thread each time."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Sequence
+from typing import Any, cast
+
+from .. import _validation as check
+from .._exceptions import InputError
+from .._operation import operation
+from .._payloads import merged_config
+from .._requests import RequestSpec, build
+from .._types import Cron, Thread
+from ._core import AsyncCore
+
+ON_RUN_COMPLETED = ("delete", "keep")
+DURABILITIES = ("sync", "async", "exit")
+SORT_BY = ("cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at")
+SORT_ORDERS = ("asc", "desc")
+SELECTABLE = (
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "on_run_completed",
+    "end_time",
+    "schedule",
+    "timezone",
+    "created_at",
+    "updated_at",
+    "user_id",
+    "payload",
+    "next_run_date",
+    "metadata",
+    "enabled",
+)
+
+
+def _end_time(value: object) -> str | None:
+    """`end_time`: a datetime, or an ISO 8601 string, as an ISO 8601 string."""
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return datetime.datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise InputError(f"end_time must be a datetime or an ISO 8601 date-time string, not {value!r}")
+
+
+def _fields_of_cron(
+    *,
+    schedule: object,
+    input: Any,
+    metadata: object,
+    context: object,
+    webhook: object,
+    interrupt_before: object,
+    interrupt_after: object,
+    end_time: object,
+    timezone: object,
+    enabled: object,
+    stream_mode: object,
+    durability: object,
+) -> dict[str, Any]:
+    """The checked fields shared by creating and changing a cron (None = not given)."""
+    return check.body(
+        schedule=check.identifier(schedule, argument="schedule") if schedule is not None else None,
+        input=check.json_value(input, argument="input"),
+        metadata=check.mapping(metadata, argument="metadata"),
+        context=check.mapping(context, argument="context"),
+        webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
+        interrupt_before=check.node_selection(interrupt_before, argument="interrupt_before"),
+        interrupt_after=check.node_selection(interrupt_after, argument="interrupt_after"),
+        end_time=_end_time(end_time),
+        timezone=check.identifier(timezone, argument="timezone") if timezone is not None else None,
+        enabled=check.flag(enabled, argument="enabled"),
+        stream_mode=check.stream_modes(stream_mode) if stream_mode is not None else None,
+        durability=check.choice(durability, argument="durability", choices=DURABILITIES),
+    )
+
+
+def _cron_id(value: object) -> str:
+    return check.identifier(value, argument="cron_id")
+
+
+class AsyncCrons:
+    """Scheduled runs of the deployment's graph. Every `thread` argument is a thread dict or a thread id."""
+
+    def __init__(self, core: AsyncCore) -> None:
+        self._core = core
+
+    @operation("create_cron", "create_thread_cron")
+    async def create(
+        self,
+        schedule: str,
+        *,
+        input: Any = None,
+        thread: Thread | str | None = None,
+        assistant_id: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        webhook: str | None = None,
+        interrupt_before: str | Sequence[str] | None = None,
+        interrupt_after: str | Sequence[str] | None = None,
+        multitask_strategy: str | None = None,
+        on_run_completed: str | None = None,
+        end_time: datetime.datetime | str | None = None,
+        timezone: str | None = None,
+        enabled: bool | None = None,
+        stream_mode: str | Sequence[str] | None = None,
+        durability: str | None = None,
+    ) -> Cron:
+        """Run the graph on a cron `schedule` (e.g. `"0 9 * * 1"`): on `thread`, or on a new thread each time.
+
+        `multitask_strategy` applies to thread crons only, `on_run_completed` (keep or delete each run's
+        thread) to crons without a thread. The deployment's default configuration goes under `config`.
+        """
+        if schedule is None:
+            raise InputError("schedule must be a cron expression such as '*/5 * * * *', not None")
+        body = _fields_of_cron(
+            schedule=schedule,
+            input=input,
+            metadata=metadata,
+            context=context,
+            webhook=webhook,
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+            end_time=end_time,
+            timezone=timezone,
+            enabled=enabled,
+            stream_mode=stream_mode,
+            durability=durability,
+        )
+        config = check.mapping(config, argument="config")
+        if assistant_id is not None:
+            assistant_id = check.identifier(assistant_id, argument="assistant_id")
+        thread_id = check.thread_id(thread) if thread is not None else None
+        if thread_id is not None:
+            if on_run_completed is not None:
+                raise InputError(
+                    "on_run_completed is for crons without a thread; leave it out with thread=..."
+                )
+            if multitask_strategy is not None:
+                body["multitask_strategy"] = check.multitask_strategy(multitask_strategy)
+        else:
+            if multitask_strategy is not None:
+                raise InputError("multitask_strategy needs a thread: pass thread=... (or leave it out)")
+            completed = check.choice(on_run_completed, argument="on_run_completed", choices=ON_RUN_COMPLETED)
+            if completed is not None:
+                body["on_run_completed"] = completed
+        deployment = await self._core.deployment()
+        body["assistant_id"] = assistant_id or deployment.assistant_id
+        merged = merged_config(deployment.configurable, config)
+        if merged is not None:
+            body["config"] = merged
+        spec: RequestSpec
+        if thread_id is not None:
+            spec = build("crons.create_thread_cron", thread_id, body_model="ThreadCronCreate", body=body)
+        else:
+            spec = build("crons.create_cron", body_model="CronCreate", body=body)
+        return cast(Cron, await self._core.request(spec))
+
+    @operation("search_crons")
+    async def search(
+        self,
+        *,
+        assistant_id: str | None = None,
+        thread: Thread | str | None = None,
+        enabled: bool | None = None,
+        metadata: dict[str, Any] | None = None,
+        limit: int = 10,
+        offset: int = 0,
+        sort_by: str | None = None,
+        sort_order: str | None = None,
+        select: Sequence[str] | None = None,
+    ) -> list[Cron]:
+        """Search crons by assistant, thread, enabled flag or metadata."""
+        body = check.body(
+            assistant_id=check.identifier(assistant_id, argument="assistant_id")
+            if assistant_id is not None
+            else None,
+            thread_id=check.thread_id(thread) if thread is not None else None,
+            enabled=check.flag(enabled, argument="enabled"),
+            metadata=check.mapping(metadata, argument="metadata"),
+            limit=check.positive_int(limit, argument="limit"),
+            offset=check.positive_int(offset, argument="offset", allow_zero=True),
+            sort_by=check.choice(sort_by, argument="sort_by", choices=SORT_BY),
+            sort_order=check.choice(sort_order, argument="sort_order", choices=SORT_ORDERS),
+            select=check.field_names(select, argument="select", choices=SELECTABLE),
+        )
+        spec = build("crons.search_crons", body_model="CronSearchRequest", body=body)
+        return cast(list[Cron], await self._core.request(spec))
+
+    @operation("count_crons")
+    async def count(
+        self,
+        *,
+        assistant_id: str | None = None,
+        thread: Thread | str | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> int:
+        """Count crons matching a filter."""
+        body = check.body(
+            assistant_id=check.identifier(assistant_id, argument="assistant_id")
+            if assistant_id is not None
+            else None,
+            thread_id=check.thread_id(thread) if thread is not None else None,
+            metadata=check.mapping(metadata, argument="metadata"),
+        )
+        spec = build("crons.count_crons", body_model="CronCountRequest", body=body)
+        return cast(int, await self._core.request(spec))
+
+    @operation("get_cron")
+    async def get(self, cron_id: str) -> Cron:
+        """Get a cron."""
+        return cast(Cron, await self._core.request(build("crons.get_cron", _cron_id(cron_id))))
+
+    @operation("patch_cron")
+    async def update(
+        self,
+        cron_id: str,
+        *,
+        schedule: str | None = None,
+        input: Any = None,
+        metadata: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        context: dict[str, Any] | None = None,
+        webhook: str | None = None,
+        interrupt_before: str | Sequence[str] | None = None,
+        interrupt_after: str | Sequence[str] | None = None,
+        on_run_completed: str | None = None,
+        end_time: datetime.datetime | str | None = None,
+        timezone: str | None = None,
+        enabled: bool | None = None,
+        stream_mode: str | Sequence[str] | None = None,
+        durability: str | None = None,
+    ) -> Cron:
+        """Change a cron: its schedule, what each run gets, or whether it is enabled (None = unchanged).
+
+        A new `config` gets the deployment's default configuration under it, as on create.
+        """
+        body = _fields_of_cron(
+            schedule=schedule,
+            input=input,
+            metadata=metadata,
+            context=context,
+            webhook=webhook,
+            interrupt_before=interrupt_before,
+            interrupt_after=interrupt_after,
+            end_time=end_time,
+            timezone=timezone,
+            enabled=enabled,
+            stream_mode=stream_mode,
+            durability=durability,
+        )
+        completed = check.choice(on_run_completed, argument="on_run_completed", choices=ON_RUN_COMPLETED)
+        if completed is not None:
+            body["on_run_completed"] = completed
+        identifier = _cron_id(cron_id)
+        config = check.mapping(config, argument="config")
+        if config is not None:
+            deployment = await self._core.deployment()
+            body["config"] = merged_config(deployment.configurable, config)
+        spec = build("crons.patch_cron", identifier, body_model="CronPatch", body=body)
+        return cast(Cron, await self._core.request(spec))
+
+    @operation("delete_cron")
+    async def delete(self, cron_id: str) -> None:
+        """Delete a cron: it starts no more runs."""
+        await self._core.request(build("crons.delete_cron", _cron_id(cron_id)))

@@ -1,0 +1,232 @@
+"""The transport: one httpx client per facade, retries, and every failure mapped into our exceptions."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from .. import _retry
+from .._errors import decode_body, describe, error_from_response
+from .._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    APITimeoutError,
+    ConflictError,
+    LmsystemsError,
+    StreamError,
+)
+from .._requests import Endpoint, RequestSpec
+from .._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecodeError, SSEDecoder
+from ._io import sleep
+
+logger = logging.getLogger("lmsystems")
+
+DEFAULT_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100, keepalive_expiry=30.0)
+
+
+def transport_error(error: httpx.HTTPError, endpoint: Endpoint, spec: RequestSpec) -> APIError:
+    """Our exception for an httpx failure (never leak httpx's own)."""
+    where = f"{spec.method} {spec.path} to {endpoint.service} at {endpoint.base_url}"
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(f"timed out ({type(error).__name__}) during {where}")
+    if isinstance(error, httpx.TransportError):
+        return APIConnectionError(f"connection failed ({type(error).__name__}: {error}) during {where}")
+    return APIError(f"request failed ({type(error).__name__}: {error}) during {where}")
+
+
+def _sent(error: httpx.HTTPError) -> bool:
+    """Whether the request may have reached the server (a connect failure or pool timeout means not)."""
+    return not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+
+
+def parse_json_response(endpoint: Endpoint, spec: RequestSpec, response: httpx.Response) -> Any:
+    """The JSON of a 2xx answer (None when it has no body); an APIResponseError when it is not JSON."""
+    content = response.content
+    if response.status_code == 204 or not content:
+        return None
+    try:
+        return json.loads(content)
+    except ValueError:
+        shown = describe(content, decode_body(content, response.headers.get("content-type")))
+        raise APIResponseError(
+            f"{endpoint.service} answered {response.status_code} to {spec.method} {spec.path} with a body "
+            f"that is not JSON: {shown}",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        ) from None
+
+
+class AsyncHTTP:
+    """Sends RequestSpecs to endpoints with one pooled httpx client."""
+
+    def __init__(
+        self,
+        *,
+        timeout: httpx.Timeout,
+        max_retries: int,
+        transport: httpx.AsyncBaseTransport | None = None,
+        user_agent: str = "lmsystems-python",
+    ) -> None:
+        self.max_retries = max_retries
+        self._client = httpx.AsyncClient(
+            timeout=timeout,
+            limits=DEFAULT_LIMITS,
+            follow_redirects=False,
+            transport=transport,
+            headers={"user-agent": user_agent},
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    def _build(self, endpoint: Endpoint, spec: RequestSpec, timeout: httpx.Timeout | None) -> httpx.Request:
+        headers = {**endpoint.headers, **spec.headers}
+        extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
+        return self._client.build_request(
+            spec.method,
+            endpoint.base_url + spec.path,
+            params=spec.params or None,
+            headers=headers,
+            content=spec.content,
+            extensions=extensions,
+        )
+
+    async def _send(
+        self,
+        endpoint: Endpoint,
+        spec: RequestSpec,
+        *,
+        stream: bool,
+        conflict: type[LmsystemsError],
+        timeout: httpx.Timeout | None,
+        max_retries: int | None,
+    ) -> httpx.Response:
+        """Send with retries; a non-2xx answer becomes our exception (its body read and the stream closed)."""
+        retries = self.max_retries if max_retries is None else max_retries
+        attempt = 0
+        while True:
+            request = self._build(endpoint, spec, timeout)
+            try:
+                response = await self._client.send(request, stream=stream)
+            except httpx.HTTPError as error:
+                delay = _retry.delay_for_error(
+                    attempt, retries, idempotent=spec.idempotent, sent=_sent(error)
+                )
+                if delay is None:
+                    raise transport_error(error, endpoint, spec) from None
+                logger.info(
+                    "retrying %s %s in %.2fs after %s", spec.method, spec.path, delay, type(error).__name__
+                )
+                await sleep(delay)
+                attempt += 1
+                continue
+            if response.status_code < 300:
+                return response
+            try:
+                content = await response.aread()
+            except httpx.HTTPError as error:
+                raise transport_error(error, endpoint, spec) from None
+            finally:
+                await response.aclose()
+            delay = _retry.delay_for_status(
+                attempt,
+                retries,
+                idempotent=spec.idempotent,
+                status_code=response.status_code,
+                headers=response.headers,
+            )
+            if delay is None:
+                raise error_from_response(
+                    service=endpoint.service,
+                    method=spec.method,
+                    path=spec.path,
+                    status_code=response.status_code,
+                    reason=response.reason_phrase,
+                    headers=response.headers,
+                    content=content,
+                    conflict=conflict,
+                )
+            logger.info(
+                "retrying %s %s in %.2fs after %s", spec.method, spec.path, delay, response.status_code
+            )
+            await sleep(delay)
+            attempt += 1
+
+    async def request(
+        self,
+        endpoint: Endpoint,
+        spec: RequestSpec,
+        *,
+        conflict: type[LmsystemsError] = ConflictError,
+        timeout: httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> Any:
+        """Send a request and return its JSON answer (None for an empty one)."""
+        response = await self._send(
+            endpoint, spec, stream=False, conflict=conflict, timeout=timeout, max_retries=max_retries
+        )
+        return parse_json_response(endpoint, spec, response)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        endpoint: Endpoint,
+        spec: RequestSpec,
+        *,
+        conflict: type[LmsystemsError] = ConflictError,
+        timeout: httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        """Open an event stream; the connection is released when the block is left, however it is left."""
+        response = await self._send(
+            endpoint, spec, stream=True, conflict=conflict, timeout=timeout, max_retries=max_retries
+        )
+        try:
+            content_type = response.headers.get("content-type", "")
+            if not content_type.startswith("text/event-stream"):
+                body = await response.aread()
+                raise APIResponseError(
+                    f"{endpoint.service} answered {spec.method} {spec.path} with "
+                    f"{content_type or 'no content type'}"
+                    f" instead of an event stream: {describe(body, decode_body(body, content_type))}",
+                    status_code=response.status_code,
+                    request_id=response.headers.get("x-request-id"),
+                )
+            yield response
+        finally:
+            await response.aclose()
+
+    async def events(
+        self,
+        endpoint: Endpoint,
+        spec: RequestSpec,
+        response: httpx.Response,
+        *,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+    ) -> AsyncIterator[ServerSentEvent]:
+        """The server-sent events of an open stream; transport and decoding failures become our exceptions."""
+        decoder = SSEDecoder(max_event_bytes=max_event_bytes)
+        try:
+            async for chunk in response.aiter_bytes():
+                try:
+                    events = decoder.feed(chunk)
+                except SSEDecodeError as error:
+                    for event in error.events:
+                        yield event
+                    raise StreamError(
+                        f"broken event stream from {spec.method} {spec.path}: {error}"
+                    ) from None
+                for event in events:
+                    yield event
+        except httpx.HTTPError as error:
+            raise transport_error(error, endpoint, spec) from None
+        try:
+            decoder.end()
+        except SSEDecodeError as error:
+            raise StreamError(f"broken event stream from {spec.method} {spec.path}: {error}") from None

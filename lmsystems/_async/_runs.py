@@ -1,0 +1,248 @@
+"""Runs: stream, create, wait, list, get, cancel, join and delete; on a thread or stateless (thread=None)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+from .. import _validation as check
+from .._exceptions import InputError, RunError, ThreadBusyError
+from .._operation import operation
+from .._payloads import NOT_GIVEN, RunOptions
+from .._requests import Endpoint, RequestSpec, build
+from .._types import Run, Thread
+from ._core import AsyncCore
+from ._stream import AsyncRunStream
+
+
+def run_output(value: Any, *, run_id: str | None, thread_id: str | None) -> Any:
+    """The final values of a run; a failed run (`{"__error__": ...}`) raises RunError."""
+    if isinstance(value, dict) and isinstance(value.get("__error__"), dict):
+        error = value["__error__"]
+        error_type = str(error.get("error") or "Error")
+        message = str(error.get("message") or error_type)
+        raise RunError(
+            f"run {run_id} on thread {thread_id} failed: {error_type}: {message}",
+            error_type=error_type,
+            run_id=run_id,
+            thread_id=thread_id,
+            body=value,
+        )
+    return value
+
+
+class AsyncRuns:
+    """Runs of the deployment's graph. `thread=None` makes a stateless run on a temporary thread."""
+
+    def __init__(self, core: AsyncCore) -> None:
+        self._core = core
+
+    @operation("stream_run", "stream_stateless_run", "create_run", "join_run_stream")
+    def stream(
+        self,
+        thread: Thread | str | None = None,
+        input: Any = NOT_GIVEN,
+        *,
+        stream_mode: Any = "values",
+        is_background: bool = False,
+        **options: Any,
+    ) -> AsyncRunStream:
+        """Start a run and stream its parts. Arguments are checked now; the request is sent on first read.
+
+        With `is_background=True` the run is created in the background and its stream joined: leaving the
+        loop early leaves the run running on the server. Other options: see `LmsystemsClient.stream_run`.
+        """
+        thread_id = check.thread_id(thread) if thread is not None else None
+        run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
+        if is_background and thread_id is None:
+            raise InputError("is_background=True needs a thread: background runs are joined by thread")
+        core = self._core
+
+        async def opener(stream: AsyncRunStream) -> tuple[Endpoint, RequestSpec]:
+            deployment = await core.deployment()
+            endpoint = await core.endpoint()
+            if thread_id is None:
+                body = run.body(deployment, stateless=True, streaming=True)
+                return endpoint, build(
+                    "stateless_runs.stream_stateless_run", body_model="StatelessRunStreamCreate", body=body
+                )
+            if not is_background:
+                body = run.body(deployment, stateless=False, streaming=True)
+                return endpoint, build("runs.stream_run", thread_id, body_model="RunStreamCreate", body=body)
+            body = run.body(deployment, stateless=False, streaming=False)
+            created = await core.request(
+                build("runs.create_run", thread_id, body_model="RunCreate", body=body),
+                conflict=ThreadBusyError,
+            )
+            stream.run_id = created["run_id"]
+            await core.track_run(stream.run_id)
+            return endpoint, build("runs.join_run_stream", thread_id, created["run_id"])
+
+        async def on_started(stream: AsyncRunStream) -> None:
+            if not is_background:
+                await core.track_run(stream.run_id)
+
+        return AsyncRunStream(
+            core.http, opener, thread_id=thread_id, conflict=ThreadBusyError, on_started=on_started
+        )
+
+    @operation("create_run", "create_stateless_run")
+    async def create(self, thread: Thread | str | None = None, input: Any = NOT_GIVEN, **options: Any) -> Run:
+        """Start a run in the background and return it at once (status `pending`)."""
+        thread_id = check.thread_id(thread) if thread is not None else None
+        run = RunOptions.check(input=input, **options)
+        deployment = await self._core.deployment()
+        if thread_id is None:
+            spec = build(
+                "stateless_runs.create_stateless_run",
+                body_model="StatelessRunCreate",
+                body=run.body(deployment, stateless=True, streaming=False),
+            )
+        else:
+            spec = build(
+                "runs.create_run",
+                thread_id,
+                body_model="RunCreate",
+                body=run.body(deployment, stateless=False, streaming=False),
+            )
+        created = cast(Run, await self._core.request(spec, conflict=ThreadBusyError))
+        await self._core.track_run(created.get("run_id"))
+        return created
+
+    @operation("create_run_batch")
+    async def create_batch(self, runs: Sequence[dict[str, Any]]) -> list[Run]:
+        """Start many stateless runs at once; each dict takes the options of `create` (input, config, ...)."""
+        if not runs:
+            raise InputError("runs must name at least one run")
+        deployment = await self._core.deployment()
+        bodies = [
+            RunOptions.check(**dict(options)).body(deployment, stateless=True, streaming=False)
+            for options in runs
+        ]
+        spec = build("stateless_runs.create_run_batch", body_model="StatelessRunCreate", body=bodies)
+        created = cast(list[Run], await self._core.request(spec, conflict=ThreadBusyError))
+        for item in created:
+            await self._core.track_run(item.get("run_id"))
+        return created
+
+    @operation("wait_run", "wait_stateless_run")
+    async def wait(self, thread: Thread | str | None = None, input: Any = NOT_GIVEN, **options: Any) -> Any:
+        """Run and return the thread's final values; a failed run raises RunError."""
+        thread_id = check.thread_id(thread) if thread is not None else None
+        run = RunOptions.check(input=input, **options)
+        deployment = await self._core.deployment()
+        if thread_id is None:
+            body = run.body(deployment, stateless=True, streaming=True)
+            spec = build(
+                "stateless_runs.wait_stateless_run", body_model="StatelessRunStreamCreate", body=body
+            )
+        else:
+            body = run.body(deployment, stateless=False, streaming=True)
+            spec = build("runs.wait_run", thread_id, body_model="RunStreamCreate", body=body)
+        return run_output(
+            await self._core.request(spec, conflict=ThreadBusyError), run_id=None, thread_id=thread_id
+        )
+
+    @operation("list_runs")
+    async def list(
+        self, thread: Thread | str, *, limit: int = 10, offset: int = 0, status: str | None = None
+    ) -> list[Run]:
+        """The thread's runs, newest first."""
+        spec = build(
+            "runs.list_runs",
+            check.thread_id(thread),
+            limit=check.positive_int(limit, argument="limit"),
+            offset=check.positive_int(offset, argument="offset", allow_zero=True),
+            status=status,
+        )
+        return cast(list[Run], await self._core.request(spec))
+
+    @operation("get_run")
+    async def get(self, thread: Thread | str, run_id: str) -> Run:
+        """Get a run."""
+        spec = build("runs.get_run", check.thread_id(thread), check.identifier(run_id, argument="run_id"))
+        return cast(Run, await self._core.request(spec))
+
+    @operation("cancel_run")
+    async def cancel(
+        self, thread: Thread | str, run_id: str, *, wait: bool = False, action: str = "interrupt"
+    ) -> None:
+        """Cancel a run: `action="interrupt"` keeps what it wrote, `"rollback"` deletes it."""
+        spec = build(
+            "runs.cancel_run",
+            check.thread_id(thread),
+            check.identifier(run_id, argument="run_id"),
+            wait=wait or None,
+            action=action,
+        )
+        await self._core.request(spec)
+
+    @operation("cancel_runs")
+    async def cancel_many(
+        self,
+        *,
+        thread: Thread | str | None = None,
+        run_ids: Sequence[str] | None = None,
+        status: str | None = None,
+        action: str = "interrupt",
+    ) -> None:
+        """Cancel many runs: by ids (with their thread), all of a thread, or all with a status."""
+        body: dict[str, Any] = {}
+        if thread is not None:
+            body["thread_id"] = check.thread_id(thread)
+        if run_ids is not None:
+            body["run_ids"] = [check.identifier(r, argument="run_ids[]") for r in run_ids]
+        if status is not None:
+            body["status"] = status
+        if not body:
+            raise InputError("cancel_many needs thread=, run_ids= or status=")
+        spec = build("runs.cancel_runs", body_model="RunsCancelRequest", body=body, action=action)
+        await self._core.request(spec)
+
+    @operation("join_run")
+    async def join(self, thread: Thread | str, run_id: str) -> Any:
+        """Wait for a run to end and return the thread's final values; a failed run raises RunError."""
+        thread_id = check.thread_id(thread)
+        run_id = check.identifier(run_id, argument="run_id")
+        answer = await self._core.request(build("runs.join_run", thread_id, run_id))
+        return run_output(answer, run_id=run_id, thread_id=thread_id)
+
+    @operation("join_run_stream")
+    def join_stream(
+        self,
+        thread: Thread | str,
+        run_id: str,
+        *,
+        stream_mode: Any = None,
+        last_event_id: str | None = None,
+        cancel_on_disconnect: bool = False,
+    ) -> AsyncRunStream:
+        """Stream the parts of a run that is already running (with `last_event_id`, replay after it)."""
+        thread_id = check.thread_id(thread)
+        run_id = check.identifier(run_id, argument="run_id")
+        modes = check.stream_modes(stream_mode) if stream_mode is not None else None
+        core = self._core
+
+        async def opener(stream: AsyncRunStream) -> tuple[Endpoint, RequestSpec]:
+            spec = build(
+                "runs.join_run_stream",
+                thread_id,
+                run_id,
+                last_event_id=last_event_id,
+                stream_mode=(modes[0] if len(modes) == 1 else _json_list(modes)) if modes else None,
+                cancel_on_disconnect=cancel_on_disconnect or None,
+            )
+            stream.run_id = run_id
+            return await core.endpoint(), spec
+
+        return AsyncRunStream(core.http, opener, thread_id=thread_id)
+
+    @operation("delete_run")
+    async def delete(self, thread: Thread | str, run_id: str) -> None:
+        """Delete a finished run."""
+        spec = build("runs.delete_run", check.thread_id(thread), check.identifier(run_id, argument="run_id"))
+        await self._core.request(spec)
+
+
+def _json_list(values: list[str]) -> str:
+    return "[" + ",".join(f'"{value}"' for value in values) + "]"

@@ -1,0 +1,120 @@
+"""Turn an HTTP answer into one of our exceptions: a pure function of the answer, shared by sync and async."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from ._exceptions import (
+    APIKeyError,
+    APIStatusError,
+    AuthenticationError,
+    ConflictError,
+    GraphNotFoundError,
+    GraphNotPurchasedError,
+    InputError,
+    InternalServerError,
+    LmsystemsError,
+    NotFoundError,
+    RateLimitError,
+)
+
+MAX_DETAIL = 300
+
+MARKETPLACE_CODES: dict[str, type[LmsystemsError]] = {
+    "missing_api_key": APIKeyError,
+    "invalid_api_key": AuthenticationError,
+    "missing_graph_name": InputError,
+    "invalid_graph_name": InputError,
+    "graph_not_found": GraphNotFoundError,
+    "graph_not_purchased": GraphNotPurchasedError,
+}
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def decode_body(content: bytes, content_type: str | None) -> Any:
+    """The body as JSON when it is JSON, else as (shortened) text; None when empty."""
+    if not content:
+        return None
+    if content_type is None or "json" in content_type or content[:1] in (b"{", b"["):
+        try:
+            return json.loads(content)
+        except ValueError:
+            pass
+    return content[:4096].decode("utf-8", errors="replace")
+
+
+def _shorten(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_DETAIL else text[: MAX_DETAIL - 1] + "…"
+
+
+def describe(content: bytes, body: Any) -> str:
+    """A short, readable account of an error body, whatever shape it has."""
+    if body is None:
+        return "an empty body"
+    if isinstance(body, Mapping):
+        detail = body.get("detail", body.get("message", body.get("error")))
+        if isinstance(detail, Mapping) and "message" in detail:
+            return _shorten(str(detail["message"]))
+        if detail is not None:
+            return _shorten(detail if isinstance(detail, str) else json.dumps(detail, default=str))
+        return _shorten(json.dumps(body, default=str))
+    if isinstance(body, str):
+        title = _TITLE.search(content)
+        if title:
+            return "an HTML page: " + _shorten(_TAGS.sub("", title.group(1).decode("utf-8", "replace")))
+        if body.lstrip().startswith("<"):
+            return "an HTML page: " + _shorten(_TAGS.sub(" ", body))
+        return _shorten(body)
+    return _shorten(json.dumps(body, default=str))
+
+
+def error_from_response(
+    *,
+    service: str,
+    method: str,
+    path: str,
+    status_code: int,
+    reason: str,
+    headers: Mapping[str, str],
+    content: bytes,
+    conflict: type[LmsystemsError] = ConflictError,
+) -> LmsystemsError:
+    """The exception for a non-2xx answer of `service` ("agent server" or "marketplace")."""
+    body = decode_body(content, headers.get("content-type"))
+    request_id = headers.get("x-request-id") or headers.get("request-id")
+    detail = describe(content, body)
+    message = f"{service} answered {status_code} {reason} to {method} {path}: {detail}"
+    kind: type[LmsystemsError]
+    code = _marketplace_code(body) if service == "marketplace" else None
+    if code in MARKETPLACE_CODES:
+        kind = MARKETPLACE_CODES[code]
+        message = f"{service}: {detail} ({code})"
+    elif status_code in (401, 403):
+        kind = AuthenticationError
+    elif status_code == 404:
+        kind = NotFoundError
+    elif status_code == 409:
+        kind = conflict
+    elif status_code in (400, 422):
+        kind = InputError
+    elif status_code == 429:
+        kind = RateLimitError
+    elif status_code >= 500:
+        kind = InternalServerError
+    else:
+        kind = APIStatusError
+    return kind(message, status_code=status_code, request_id=request_id, body=body)
+
+
+def _marketplace_code(body: Any) -> str | None:
+    if isinstance(body, Mapping):
+        detail = body.get("detail")
+        if isinstance(detail, Mapping) and isinstance(detail.get("error"), str):
+            return str(detail["error"])
+    return None

@@ -1,0 +1,176 @@
+"""The exception tree: every failure of the SDK is one of these, never a raw httpx error or a bare Exception.
+
+    LmsystemsError
+    ├── AuthenticationError          401/403, a key the marketplace or the deployment refused
+    │   └── APIKeyError              no API key anywhere, or a malformed one (raised before any request)
+    ├── GraphError                   the graph, its threads or its runs
+    │   ├── GraphNotFoundError
+    │   ├── GraphNotPurchasedError
+    │   ├── ThreadBusyError          409: a run with multitask_strategy="reject" on a busy thread
+    │   └── RunError                 a run failed (`event: error` in a stream, or a failed status)
+    ├── InputError (ValueError)      bad arguments (before any request), or the server's 400/422
+    └── APIError                     talking to the API
+        ├── APIConnectionError       the connection failed or dropped
+        │   └── APITimeoutError (TimeoutError)
+        ├── APIResponseError         an answer we cannot use (not JSON, wrong content type, broken stream)
+        │   └── StreamError          a broken event stream (truncated, too large, bad UTF-8, resume gave up)
+        └── APIStatusError           any other non-2xx answer
+            ├── NotFoundError        404
+            ├── ConflictError        409 (other than a busy thread)
+            ├── RateLimitError       429
+            └── InternalServerError  5xx
+
+Every error carries `status_code`, `request_id` and `body` when it came from an HTTP answer (else None).
+Messages never contain API keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIKeyError",
+    "APIResponseError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "ConflictError",
+    "GraphError",
+    "GraphNotFoundError",
+    "GraphNotPurchasedError",
+    "InputError",
+    "InternalServerError",
+    "LmsystemsError",
+    "NotFoundError",
+    "RateLimitError",
+    "RunError",
+    "StreamError",
+    "ThreadBusyError",
+]
+
+
+class LmsystemsError(Exception):
+    """Base of every error the SDK raises."""
+
+    status_code: int | None
+    request_id: str | None
+    body: Any
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.request_id = request_id
+        self.body = body
+
+    def __str__(self) -> str:
+        if self.request_id:
+            return f"{self.message} (request id {self.request_id})"
+        return self.message
+
+
+class AuthenticationError(LmsystemsError):
+    """The marketplace or the deployment refused the key (401/403)."""
+
+
+class APIKeyError(AuthenticationError):
+    """No API key was given anywhere, or it is malformed."""
+
+
+class GraphError(LmsystemsError):
+    """Something about the graph, its threads or its runs."""
+
+
+class GraphNotFoundError(GraphError):
+    """No graph of that name exists."""
+
+
+class GraphNotPurchasedError(GraphError):
+    """The graph exists, but this API key's owner has not purchased it."""
+
+
+class ThreadBusyError(GraphError):
+    """The thread is running another run and the multitask strategy was `reject` (the server's 409)."""
+
+
+class RunError(GraphError):
+    """A run failed on the server.
+
+    `error_type` is the server's name for the error (e.g. `ValueError`), `run_id`/`thread_id` say which run.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_type: str | None = None,
+        run_id: str | None = None,
+        thread_id: str | None = None,
+        status_code: int | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+    ) -> None:
+        super().__init__(message, status_code=status_code, request_id=request_id, body=body)
+        self.error_type = error_type
+        self.run_id = run_id
+        self.thread_id = thread_id
+
+
+class InputError(LmsystemsError, ValueError):
+    """Bad arguments: raised before any request where possible, else for the server's 400/422."""
+
+
+class APIError(LmsystemsError):
+    """Talking to the API failed."""
+
+
+class APIConnectionError(APIError):
+    """The connection could not be made, or it dropped."""
+
+
+class APITimeoutError(APIConnectionError, TimeoutError):
+    """The request or the stream took longer than its timeout."""
+
+
+class APIResponseError(APIError):
+    """The server answered something we cannot use (not JSON, the wrong content type, a missing field)."""
+
+
+class StreamError(APIResponseError):
+    """The event stream was broken: truncated, too large, invalid UTF-8, or it could not be resumed.
+
+    `events_delivered` counts the events the stream had delivered before it failed.
+    """
+
+    def __init__(self, message: str, *, events_delivered: int = 0, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.events_delivered = events_delivered
+
+
+class APIStatusError(APIError):
+    """The server answered with a non-2xx status that no more specific error describes."""
+
+
+class NotFoundError(APIStatusError):
+    """404: the thread, run, assistant, cron or item does not exist."""
+
+
+class ConflictError(APIStatusError):
+    """409: a conflict other than a busy thread (e.g. creating something that exists)."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests."""
+
+
+class InternalServerError(APIStatusError):
+    """5xx: the server failed."""

@@ -1,0 +1,166 @@
+"""Validate run arguments and build run request bodies (pure, shared by sync and async)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import _validation as check
+from ._exceptions import InputError
+from ._types import Deployment
+
+# Sentinel: the argument was not given (None is a meaningful input: "continue from the checkpoint").
+NOT_GIVEN: Any = type(
+    "NotGiven", (), {"__repr__": lambda self: "NOT_GIVEN", "__bool__": lambda self: False}
+)()
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Every option of a run, checked. Built before any request, so that bad input fails early."""
+
+    input: Any
+    stream_mode: list[str] | None
+    multitask_strategy: str | None
+    checkpoint_id: str | None
+    checkpoint: dict[str, Any] | None
+    config: dict[str, Any] | None
+    context: dict[str, Any] | None
+    command: dict[str, Any] | None
+    interrupt_before: str | list[str] | None
+    interrupt_after: str | list[str] | None
+    stream_subgraphs: bool | None
+    stream_resumable: bool | None
+    metadata: dict[str, Any] | None
+    assistant_id: str | None
+    if_not_exists: str | None
+    on_disconnect: str | None
+    on_completion: str | None
+    webhook: str | None
+    after_seconds: float | None
+    durability: str | None
+
+    @classmethod
+    def check(
+        cls,
+        *,
+        input: Any = NOT_GIVEN,
+        stream_mode: object = None,
+        multitask_strategy: object = None,
+        checkpoint_id: object = None,
+        checkpoint: object = None,
+        config: object = None,
+        context: object = None,
+        command: object = None,
+        interrupt_before: object = None,
+        interrupt_after: object = None,
+        stream_subgraphs: object = None,
+        stream_resumable: object = None,
+        metadata: object = None,
+        assistant_id: object = None,
+        if_not_exists: object = None,
+        on_disconnect: object = None,
+        on_completion: object = None,
+        webhook: object = None,
+        after_seconds: object = None,
+        durability: object = None,
+    ) -> RunOptions:
+        if input is not NOT_GIVEN:
+            check.json_value(input, argument="input")
+        if command is not None:
+            command = _command(command)
+        return cls(
+            input=input,
+            stream_mode=check.stream_modes(stream_mode) if stream_mode is not None else None,
+            multitask_strategy=(
+                check.multitask_strategy(multitask_strategy) if multitask_strategy is not None else None
+            ),
+            checkpoint_id=check.identifier(checkpoint_id, argument="checkpoint_id")
+            if checkpoint_id
+            else None,
+            checkpoint=check.mapping(checkpoint, argument="checkpoint"),
+            config=check.mapping(config, argument="config"),
+            context=check.mapping(context, argument="context"),
+            command=command,
+            interrupt_before=check.node_selection(interrupt_before, argument="interrupt_before"),
+            interrupt_after=check.node_selection(interrupt_after, argument="interrupt_after"),
+            stream_subgraphs=check.flag(stream_subgraphs, argument="stream_subgraphs"),
+            stream_resumable=check.flag(stream_resumable, argument="stream_resumable"),
+            metadata=check.mapping(metadata, argument="metadata"),
+            assistant_id=check.identifier(assistant_id, argument="assistant_id") if assistant_id else None,
+            if_not_exists=check.choice(if_not_exists, argument="if_not_exists", choices=("create", "reject")),
+            on_disconnect=check.choice(
+                on_disconnect, argument="on_disconnect", choices=("cancel", "continue")
+            ),
+            on_completion=check.choice(on_completion, argument="on_completion", choices=("delete", "keep")),
+            webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
+            after_seconds=check.seconds(after_seconds, argument="after_seconds"),
+            durability=check.choice(durability, argument="durability", choices=("sync", "async", "exit")),
+        )
+
+    def body(self, deployment: Deployment, *, stateless: bool, streaming: bool) -> dict[str, Any]:
+        """The JSON body of a run request for this deployment (its assistant and default configuration)."""
+        body: dict[str, Any] = {"assistant_id": self.assistant_id or deployment.assistant_id}
+        if self.input is not NOT_GIVEN:
+            body["input"] = self.input
+        config = merged_config(deployment.configurable, self.config)
+        optional = {
+            "command": self.command,
+            "stream_mode": self.stream_mode,
+            "config": config,
+            "context": self.context,
+            "metadata": self.metadata,
+            "interrupt_before": self.interrupt_before,
+            "interrupt_after": self.interrupt_after,
+            "stream_subgraphs": self.stream_subgraphs,
+            "stream_resumable": self.stream_resumable,
+            "webhook": self.webhook,
+            "after_seconds": self.after_seconds,
+            "durability": self.durability,
+        }
+        if streaming:
+            optional["on_disconnect"] = self.on_disconnect
+        if stateless:
+            optional["on_completion"] = self.on_completion
+            for name in ("multitask_strategy", "checkpoint_id", "checkpoint", "if_not_exists"):
+                if getattr(self, name) is not None:
+                    raise InputError(
+                        f"{name} needs a thread: pass thread=... (a run without one is stateless)"
+                    )
+        else:
+            optional.update(
+                multitask_strategy=self.multitask_strategy,
+                checkpoint_id=self.checkpoint_id,
+                checkpoint=self.checkpoint,
+                if_not_exists=self.if_not_exists,
+            )
+        body.update({name: value for name, value in optional.items() if value is not None})
+        return body
+
+
+def merged_config(defaults: Mapping[str, Any], config: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The run config: the deployment's default `configurable` values under the caller's own."""
+    if not defaults:
+        return dict(config) if config is not None else None
+    merged = dict(config or {})
+    merged["configurable"] = {**defaults, **(merged.get("configurable") or {})}
+    return merged
+
+
+def _command(value: object) -> dict[str, Any]:
+    """A Command as a dict: langgraph's `Command` objects and plain dicts are both accepted."""
+    if isinstance(value, Mapping):
+        command = dict(value)
+    elif all(hasattr(value, name) for name in ("resume", "update", "goto")):
+        command = {
+            name: getattr(value, name)
+            for name in ("resume", "update", "goto")
+            if getattr(value, name) not in (None, ())
+        }
+    else:
+        raise InputError(f"command must be a dict like {{'resume': value}} or a Command, not {value!r}")
+    unknown = set(command) - {"resume", "update", "goto"}
+    if unknown:
+        raise InputError(f"command has unknown keys {sorted(unknown)}; use 'resume', 'update' or 'goto'")
+    return check.json_value(command, argument="command")  # type: ignore[no-any-return]

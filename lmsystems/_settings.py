@@ -1,0 +1,116 @@
+"""Client settings: arguments first, then environment variables, then defaults. Secrets stay out of repr."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+
+from ._exceptions import APIKeyError, InputError
+from ._validation import graph_name as check_graph_name
+from ._validation import positive_int
+
+DEFAULT_BASE_URL = "https://api.lmsystems.ai"
+API_KEY_ENV = "LMSYSTEMS_API_KEY"
+BASE_URL_ENV = "LMSYSTEMS_BASE_URL"
+DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=30.0)
+DEFAULT_MAX_RETRIES = 2
+_KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: safe in an HTTP header
+
+
+def check_key(value: str, *, argument: str) -> str:
+    """A key must be non-empty printable ASCII without spaces (it travels in a header)."""
+    if not value or not _KEY_CHARS.match(value):
+        raise APIKeyError(f"{argument} is malformed: it must be printable ASCII without spaces or newlines")
+    return value
+
+
+def check_url(value: str, *, argument: str) -> str:
+    """An http(s) URL without credentials in it; returned without a trailing slash."""
+    if not isinstance(value, str) or not value.strip():
+        raise InputError(f"{argument} must be an http(s) URL, not {value!r}")
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port  # raises ValueError for a bad port
+    except ValueError as error:
+        raise InputError(f"{argument} is not a valid URL: {error}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"{argument} must be an http(s) URL with a host, not {value!r}")
+    if parts.username is not None or parts.password is not None:
+        raise InputError(f"{argument} must not carry credentials in the URL")
+    if parts.query or parts.fragment:
+        raise InputError(f"{argument} must not have a query or fragment")
+    del port
+    return value.strip().rstrip("/")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything a client needs to know before its first request."""
+
+    graph_name: str
+    api_key: str | None = field(repr=False)
+    base_url: str
+    deployment_url: str | None = None
+    deployment_key: str | None = field(default=None, repr=False)
+    timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
+    max_retries: int = DEFAULT_MAX_RETRIES
+
+    @property
+    def direct(self) -> bool:
+        """True when talking to an Agent Server directly, without the marketplace."""
+        return self.deployment_url is not None
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        graph_name: object,
+        api_key: str | None,
+        base_url: str | None,
+        deployment_url: str | None,
+        deployment_key: str | None,
+        timeout: float | httpx.Timeout | None,
+        max_retries: int,
+        environ: Mapping[str, str] | None = None,
+    ) -> ClientSettings:
+        """Check the arguments and fill the gaps from the environment; raises before any request."""
+        env = os.environ if environ is None else environ
+        name = check_graph_name(graph_name)
+        direct_url = (
+            check_url(deployment_url, argument="deployment_url") if deployment_url is not None else None
+        )
+        key = api_key if api_key is not None else env.get(API_KEY_ENV)
+        if key is not None:
+            key = check_key(key, argument="api_key" if api_key is not None else API_KEY_ENV)
+        elif direct_url is None:
+            raise APIKeyError(
+                f"no API key: pass api_key=... or set {API_KEY_ENV} "
+                "(or pass deployment_url=... to talk to an Agent Server directly)"
+            )
+        if deployment_key is not None:
+            check_key(deployment_key, argument="deployment_key")
+        url = base_url if base_url is not None else env.get(BASE_URL_ENV) or DEFAULT_BASE_URL
+        return cls(
+            graph_name=name,
+            api_key=key,
+            base_url=check_url(url, argument="base_url" if base_url is not None else BASE_URL_ENV),
+            deployment_url=direct_url,
+            deployment_key=deployment_key,
+            timeout=_timeout(timeout),
+            max_retries=positive_int(max_retries, argument="max_retries", allow_zero=True),
+        )
+
+
+def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
+    if value is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(value, httpx.Timeout):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise InputError(f"timeout must be a positive number of seconds or an httpx.Timeout, not {value!r}")
+    return httpx.Timeout(float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 10.0))

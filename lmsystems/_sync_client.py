@@ -1,0 +1,23 @@
+"""SyncLmsystemsClient: the sync facade. Its logic is produced from the async one (scripts/unasync.py)."""
+
+from __future__ import annotations
+
+from ._sync._client import _SyncLmsystemsClient
+
+__all__ = ["SyncLmsystemsClient"]
+
+
+class SyncLmsystemsClient(_SyncLmsystemsClient):
+    """Run a hosted LangGraph graph, synchronously: the same methods as `LmsystemsClient`, without await.
+
+    `client = SyncLmsystemsClient(graph_name=..., api_key=...)` resolves the graph through the LMSystems
+    marketplace at once. `api_key` falls back to `LMSYSTEMS_API_KEY`, `base_url` to `LMSYSTEMS_BASE_URL`;
+    `deployment_url=` talks to an Agent Server directly. Use it as `with` (or call `close()`).
+    """
+
+    def _created(self) -> None:
+        try:
+            self.connect()
+        except BaseException:
+            self.close()
+            raise

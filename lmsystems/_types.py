@@ -1,0 +1,116 @@
+"""Public value types: stream parts, enums, and the TypedDicts of results (plain dicts at run time)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple, TypedDict
+
+from lmsystems_generated.agent_server_types import (
+    Assistant,
+    Checkpoint,
+    Cron,
+    GraphDrawing,
+    GraphSchemas,
+    Interrupt,
+    Run,
+    StoreItem,
+    SubgraphSchemas,
+    Thread,
+    ThreadState,
+)
+from lmsystems_generated.marketplace_types import GraphInfo
+
+__all__ = [
+    "Assistant",
+    "Checkpoint",
+    "Cron",
+    "Deployment",
+    "GraphDrawing",
+    "GraphInfo",
+    "GraphSchemas",
+    "Interrupt",
+    "MultitaskStrategy",
+    "Run",
+    "StateUpdateResult",
+    "StoreItem",
+    "StreamMode",
+    "StreamPart",
+    "SubgraphSchemas",
+    "Thread",
+    "ThreadState",
+    "ThreadStatus",
+]
+
+
+class StreamPart(NamedTuple):
+    """One event of a run's stream: compatible with langgraph-sdk's `StreamPart`.
+
+    `event` is the stream mode that produced it (`values`, `updates`, `messages/partial`, `custom`, ...;
+    with subgraphs `updates|parent:<task id>`), `data` the JSON-decoded payload, `id` the event id of a
+    resumable stream.
+    """
+
+    event: str
+    data: Any
+    id: str | None = None
+
+
+class StreamMode(enum.StrEnum):
+    """What a run streams (strings with these values are accepted everywhere too)."""
+
+    VALUES = "values"
+    MESSAGES = "messages"
+    MESSAGES_TUPLE = "messages-tuple"
+    UPDATES = "updates"
+    CUSTOM = "custom"
+    EVENTS = "events"
+    DEBUG = "debug"
+    TASKS = "tasks"
+    CHECKPOINTS = "checkpoints"
+
+
+class MultitaskStrategy(enum.StrEnum):
+    """What the server does when a run starts on a busy thread.
+
+    REJECT: refuse with a `ThreadBusyError`. ROLLBACK: cancel the current run and delete what it wrote,
+    then start. INTERRUPT: stop the current run where it is, keeping what it wrote, then start (it does not
+    pause for a human: see the README). ENQUEUE: start after the current run.
+    """
+
+    REJECT = "reject"
+    ROLLBACK = "rollback"
+    INTERRUPT = "interrupt"
+    ENQUEUE = "enqueue"
+
+
+class ThreadStatus(enum.StrEnum):
+    """The status of a thread."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    INTERRUPTED = "interrupted"
+    ERROR = "error"
+
+
+class StateUpdateResult(TypedDict):
+    """What `update_thread_state` returns: the new checkpoint, and its id at the top level."""
+
+    checkpoint: Checkpoint
+    checkpoint_id: str
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Where a graph runs: resolved through the marketplace, or given directly.
+
+    The deployment key is kept out of `repr`.
+    """
+
+    graph_name: str
+    url: str
+    assistant_id: str
+    api_key: str | None = field(default=None, repr=False)
+    configurable: dict[str, Any] = field(default_factory=dict)
+    environment_variables: dict[str, Any] = field(default_factory=dict, repr=False)
+    via_marketplace: bool = True
