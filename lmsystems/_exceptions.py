@@ -138,7 +138,15 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError, TimeoutError):
-    """The request or the stream took longer than its timeout."""
+    """The request or the stream took longer than its timeout.
+
+    `final` is True for a stream's idle timeout or deadline (the connection was fine: reconnecting would
+    not help), False for a connection that went silent.
+    """
+
+    def __init__(self, message: str, *, final: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.final = final
 
 
 class APIResponseError(APIError):
@@ -148,12 +156,16 @@ class APIResponseError(APIError):
 class StreamError(APIResponseError):
     """The event stream was broken: truncated, too large, invalid UTF-8, or it could not be resumed.
 
-    `events_delivered` counts the events the stream had delivered before it failed.
+    `events_delivered` counts the events the stream had delivered before it failed; `resumable` says
+    whether reading the stream again could repair it (a truncated event can; corrupt data cannot).
     """
 
-    def __init__(self, message: str, *, events_delivered: int = 0, **kwargs: Any) -> None:
+    def __init__(
+        self, message: str, *, events_delivered: int = 0, resumable: bool = False, **kwargs: Any
+    ) -> None:
         super().__init__(message, **kwargs)
         self.events_delivered = events_delivered
+        self.resumable = resumable
 
 
 class APIStatusError(APIError):

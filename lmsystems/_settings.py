@@ -13,6 +13,7 @@ import httpx
 from ._exceptions import APIKeyError, InputError
 from ._validation import graph_name as check_graph_name
 from ._validation import positive_int
+from ._validation import seconds as check_seconds
 
 DEFAULT_BASE_URL = "https://api.lmsystems.ai"
 API_KEY_ENV = "LMSYSTEMS_API_KEY"
@@ -49,6 +50,39 @@ def check_url(value: str, *, argument: str) -> str:
 
 
 @dataclass(frozen=True)
+class StreamLimits:
+    """How patient a stream is (seconds; None means no limit)."""
+
+    #: The longest wait for the next event while the connection is alive (heartbeats do not count).
+    idle_timeout: float | None = 300.0
+    #: The longest a whole stream may take, reconnects included.
+    deadline: float | None = None
+    #: Consecutive failed reconnects before a dropped stream is given up (0: never reconnect).
+    max_reconnects: int = 5
+    #: The largest event accepted, in bytes.
+    max_event_bytes: int = 16 * 1024 * 1024
+
+    def override(
+        self,
+        *,
+        idle_timeout: object = ...,
+        deadline: object = ...,
+        max_reconnects: object = ...,
+    ) -> StreamLimits:
+        """These limits with the given ones replaced (checked; `...` keeps a limit)."""
+        return StreamLimits(
+            idle_timeout=self.idle_timeout
+            if idle_timeout is ...
+            else check_seconds(idle_timeout, argument="idle_timeout"),
+            deadline=self.deadline if deadline is ... else check_seconds(deadline, argument="deadline"),
+            max_reconnects=self.max_reconnects
+            if max_reconnects is ...
+            else positive_int(max_reconnects, argument="max_reconnects", allow_zero=True),
+            max_event_bytes=self.max_event_bytes,
+        )
+
+
+@dataclass(frozen=True)
 class ClientSettings:
     """Everything a client needs to know before its first request."""
 
@@ -59,6 +93,7 @@ class ClientSettings:
     deployment_key: str | None = field(default=None, repr=False)
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     max_retries: int = DEFAULT_MAX_RETRIES
+    stream_limits: StreamLimits = field(default_factory=StreamLimits)
 
     @property
     def direct(self) -> bool:
@@ -76,6 +111,7 @@ class ClientSettings:
         deployment_key: str | None,
         timeout: float | httpx.Timeout | None,
         max_retries: int,
+        stream_limits: StreamLimits | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> ClientSettings:
         """Check the arguments and fill the gaps from the environment; raises before any request."""
@@ -103,6 +139,7 @@ class ClientSettings:
             deployment_key=deployment_key,
             timeout=_timeout(timeout),
             max_retries=positive_int(max_retries, argument="max_retries", allow_zero=True),
+            stream_limits=stream_limits or StreamLimits(),
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import EllipsisType
 from typing import Any, cast
 
 from .. import _validation as check
@@ -45,17 +46,28 @@ class AsyncRuns:
         *,
         stream_mode: Any = "values",
         is_background: bool = False,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
         **options: Any,
     ) -> AsyncRunStream:
         """Start a run and stream its parts. Arguments are checked now; the request is sent on first read.
 
-        With `is_background=True` the run is created in the background and its stream joined: leaving the
-        loop early leaves the run running on the server. Other options: see `LmsystemsClient.stream_run`.
+        A run on a thread streams resumably: a dropped connection is repaired without losing or repeating
+        an event (see AsyncRunStream). With `is_background=True` the run is created in the background and
+        its stream joined from its first event: leaving the loop early leaves the run running on the
+        server. `idle_timeout`, `deadline` and `max_reconnects` override the client's stream limits.
+        Other options: see `LmsystemsClient.stream_run`.
         """
         thread_id = check.thread_id(thread) if thread is not None else None
+        if thread_id is not None:
+            options.setdefault("stream_resumable", True)
         run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
         if is_background and thread_id is None:
             raise InputError("is_background=True needs a thread: background runs are joined by thread")
+        limits = self._core.settings.stream_limits.override(
+            idle_timeout=idle_timeout, deadline=deadline, max_reconnects=max_reconnects
+        )
         core = self._core
 
         async def opener(stream: AsyncRunStream) -> tuple[Endpoint, RequestSpec]:
@@ -63,9 +75,10 @@ class AsyncRuns:
             endpoint = await core.endpoint()
             if thread_id is None:
                 body = run.body(deployment, stateless=True, streaming=True)
-                return endpoint, build(
+                spec = build(
                     "stateless_runs.stream_stateless_run", body_model="StatelessRunStreamCreate", body=body
                 )
+                return endpoint, spec
             if not is_background:
                 body = run.body(deployment, stateless=False, streaming=True)
                 return endpoint, build("runs.stream_run", thread_id, body_model="RunStreamCreate", body=body)
@@ -76,14 +89,21 @@ class AsyncRuns:
             )
             stream.run_id = created["run_id"]
             await core.track_run(stream.run_id)
-            return endpoint, build("runs.join_run_stream", thread_id, created["run_id"])
+            return endpoint, stream.resume_spec()
 
         async def on_started(stream: AsyncRunStream) -> None:
             if not is_background:
                 await core.track_run(stream.run_id)
 
         return AsyncRunStream(
-            core.http, opener, thread_id=thread_id, conflict=ThreadBusyError, on_started=on_started
+            core.http,
+            opener,
+            thread_id=thread_id,
+            conflict=ThreadBusyError,
+            on_started=on_started,
+            resumable=bool(run.stream_resumable),
+            stream_modes=run.stream_mode,
+            limits=limits,
         )
 
     @operation("create_run", "create_stateless_run")
@@ -217,32 +237,33 @@ class AsyncRuns:
         last_event_id: str | None = None,
         cancel_on_disconnect: bool = False,
     ) -> AsyncRunStream:
-        """Stream the parts of a run that is already running (with `last_event_id`, replay after it)."""
+        """Stream the parts of a run that is already running; with `last_event_id`, replay those after it.
+
+        A dropped connection is repaired with `Last-Event-ID`; that replays what was missed only when the
+        run was created with `stream_resumable=True` (as `stream` and `is_background=True` do).
+        """
         thread_id = check.thread_id(thread)
         run_id = check.identifier(run_id, argument="run_id")
         modes = check.stream_modes(stream_mode) if stream_mode is not None else None
         core = self._core
 
         async def opener(stream: AsyncRunStream) -> tuple[Endpoint, RequestSpec]:
-            spec = build(
-                "runs.join_run_stream",
-                thread_id,
-                run_id,
-                last_event_id=last_event_id,
-                stream_mode=(modes[0] if len(modes) == 1 else _json_list(modes)) if modes else None,
-                cancel_on_disconnect=cancel_on_disconnect or None,
-            )
             stream.run_id = run_id
+            spec = stream.resume_spec(cancel_on_disconnect=cancel_on_disconnect or None)
             return await core.endpoint(), spec
 
-        return AsyncRunStream(core.http, opener, thread_id=thread_id)
+        return AsyncRunStream(
+            core.http,
+            opener,
+            thread_id=thread_id,
+            resumable=True,
+            stream_modes=modes,
+            limits=core.settings.stream_limits,
+            start_after=last_event_id,
+        )
 
     @operation("delete_run")
     async def delete(self, thread: Thread | str, run_id: str) -> None:
         """Delete a finished run."""
         spec = build("runs.delete_run", check.thread_id(thread), check.identifier(run_id, argument="run_id"))
         await self._core.request(spec)
-
-
-def _json_list(values: list[str]) -> str:
-    return "[" + ",".join(f'"{value}"' for value in values) + "]"

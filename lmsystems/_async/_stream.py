@@ -1,30 +1,56 @@
-"""A run's stream of StreamParts: an iterator and a context manager that releases its connection."""
+"""A run's stream of StreamParts: lossless across dropped connections, and a context manager.
+
+A stream of a run on a thread is requested resumable. Once the server has answered with the stream's
+headers, the run id is known, and from then on a dropped connection, a truncated event, a stall (no bytes
+at all, not even heartbeats, within the read timeout) or a clean close while the run is still pending or
+running is repaired: the stream reconnects to the run's own stream with `Last-Event-ID` (`0` when no event
+id was seen yet, which replays from the start), with backoff, keeping the same stream modes, and delivers
+every event exactly once, in order. It gives up after `max_reconnects` consecutive failures with a
+StreamError that says how many events were delivered.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
-from .._exceptions import ConflictError, LmsystemsError, RunError, StreamError
+from .. import _retry
+from .._exceptions import (
+    APIConnectionError,
+    APITimeoutError,
+    ConflictError,
+    LmsystemsError,
+    RunError,
+    StreamError,
+)
 from .._interrupts import interrupts_in_part
-from .._requests import Endpoint, RequestSpec
+from .._requests import Endpoint, RequestSpec, build
+from .._resume import ResumeTracker
+from .._settings import StreamLimits
 from .._types import Interrupt, StreamPart
 from ._http import AsyncHTTP
+from ._io import sleep
+
+logger = logging.getLogger("lmsystems")
 
 #: Builds the request (and its endpoint) once the deployment is known; may itself make requests.
 Opener = Callable[["AsyncRunStream"], Awaitable[tuple[Endpoint, RequestSpec]]]
 #: Called once the server has answered with the stream's headers (the run id is known then).
 StartHook = Callable[["AsyncRunStream"], Awaitable[None]]
 
+UNFINISHED_RUN_STATUSES = frozenset({"pending", "running"})
+
 
 class AsyncRunStream:
     """The parts of one run's stream, in order.
 
-    Iterate it (`async for part in stream`), or use it as a context manager to release the connection
-    as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and `interrupted`
-    say how the run stopped.
+    Iterate it (`async for part in stream`), or use it as a context manager (`async with`) to release
+    the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
+    `interrupted` say how the run stopped; `events_delivered` counts the parts, `reconnects` the repairs.
     """
 
     def __init__(
@@ -35,16 +61,31 @@ class AsyncRunStream:
         thread_id: str | None,
         conflict: type[LmsystemsError] = ConflictError,
         on_started: StartHook | None = None,
+        resumable: bool = False,
+        stream_modes: list[str] | None = None,
+        limits: StreamLimits | None = None,
+        start_after: str | None = None,
     ) -> None:
         self._http = http
         self._opener = opener
-        self._on_started = on_started
         self._conflict = conflict
+        self._on_started = on_started
+        self._resumable = resumable
+        self._stream_modes = stream_modes
+        self._limits = limits or StreamLimits()
         self._parts: AsyncIterator[StreamPart] | None = None
+        self._endpoint: Endpoint | None = None
+        self._tracker = ResumeTracker(start_after=start_after) if resumable else None
         self.thread_id = thread_id
         self.run_id: str | None = None
         self.events_delivered = 0
+        self.reconnects = 0
         self.interrupts: list[Interrupt] = []
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event delivered (resumable streams only)."""
+        return self._tracker.last_event_id if self._tracker is not None else None
 
     @property
     def interrupted(self) -> bool:
@@ -76,23 +117,113 @@ class AsyncRunStream:
         """Read the whole stream into a list."""
         return [part async for part in self]
 
+    @property
+    def can_resume(self) -> bool:
+        """Whether a broken connection can be repaired (a resumable run on a thread, its id known)."""
+        return self._resumable and self.thread_id is not None and self.run_id is not None
+
     async def _stream(self) -> AsyncIterator[StreamPart]:
+        limits = self._limits
+        started = time.monotonic()
         endpoint, spec = await self._opener(self)
-        async with self._http.stream(endpoint, spec, conflict=self._conflict) as response:
-            self._note_location(response.headers.get("location"))
-            if self._on_started is not None:
-                await self._on_started(self)
-            async for event in self._http.events(endpoint, spec, response):
-                part = self._part(event.event, event.data, event.id)
-                self.events_delivered += 1
-                yield part
+        self._endpoint = endpoint
+        failures = 0
+        first = True
+        while True:
+            try:
+                async with self._http.stream(endpoint, spec, conflict=self._conflict) as response:
+                    if first:
+                        first = False
+                        self._note_location(response.headers.get("location"))
+                        if self._on_started is not None:
+                            await self._on_started(self)
+                    events = self._http.events(
+                        endpoint,
+                        spec,
+                        response,
+                        max_event_bytes=limits.max_event_bytes,
+                        idle_timeout=limits.idle_timeout,
+                        deadline=None if limits.deadline is None else started + limits.deadline,
+                    )
+                    tracker = self._tracker
+                    async for event in events:
+                        for ready in tracker.feed(event) if tracker is not None else (event,):
+                            part = self._part(ready.event, ready.data, ready.id)
+                            self.events_delivered += 1
+                            failures = 0
+                            yield part
+                if not self.can_resume or not await self._run_unfinished():
+                    for ready in self._tracker.end_of_stream() if self._tracker is not None else ():
+                        self.events_delivered += 1
+                        yield self._part(ready.event, ready.data, ready.id)
+                    return
+                reason = "the stream closed while the run was still going"
+            except (APIConnectionError, StreamError) as error:
+                if isinstance(error, APITimeoutError) and error.final:
+                    raise
+                if not self.can_resume or (isinstance(error, StreamError) and not error.resumable):
+                    raise self._broken(error) from None
+                reason = str(error)
+            failures += 1
+            if failures > limits.max_reconnects:
+                raise StreamError(
+                    f"gave up on the stream of run {self.run_id} after {failures - 1} failed reconnects "
+                    f"({self.events_delivered} events delivered): {reason}",
+                    events_delivered=self.events_delivered,
+                )
+            delay = _retry.backoff(failures - 1)
+            if limits.deadline is not None and time.monotonic() + delay - started > limits.deadline:
+                raise APITimeoutError(
+                    f"the stream of run {self.run_id} passed its deadline of {limits.deadline} s "
+                    f"({self.events_delivered} events delivered)",
+                    final=True,
+                )
+            logger.info("resuming the stream of run %s in %.2fs after: %s", self.run_id, delay, reason)
+            await sleep(delay)
+            self.reconnects += 1
+            spec = self.resume_spec()
+
+    def resume_spec(self, *, cancel_on_disconnect: bool | None = None) -> RequestSpec:
+        """The request that (re)joins this run's stream after the last event delivered (all, if none)."""
+        assert self.thread_id is not None and self.run_id is not None and self._tracker is not None
+        modes = self._stream_modes
+        return build(
+            "runs.join_run_stream",
+            self.thread_id,
+            self.run_id,
+            last_event_id=self._tracker.resume_from(),
+            stream_mode=json.dumps(modes, separators=(",", ":")) if modes else None,
+            cancel_on_disconnect=cancel_on_disconnect,
+        )
+
+    async def _run_unfinished(self) -> bool:
+        """After a clean close: is the run still pending or running (so the close was not its end)?"""
+        assert self._endpoint is not None and self.thread_id is not None and self.run_id is not None
+        try:
+            run = await self._http.request(self._endpoint, build("runs.get_run", self.thread_id, self.run_id))
+        except LmsystemsError as error:
+            logger.info("could not check run %s after its stream closed: %s", self.run_id, error)
+            return False
+        return isinstance(run, dict) and run.get("status") in UNFINISHED_RUN_STATUSES
+
+    def _broken(self, error: LmsystemsError) -> LmsystemsError:
+        """The error to raise for a stream that cannot be repaired, saying how far it got."""
+        if self.events_delivered and isinstance(error, APIConnectionError):
+            return type(error)(
+                f"{error} ({self.events_delivered} events delivered; this stream cannot be resumed)",
+                status_code=error.status_code,
+                request_id=error.request_id,
+            )
+        if isinstance(error, StreamError):
+            error.events_delivered = self.events_delivered
+        return error
 
     def _note_location(self, location: str | None) -> None:
         # The server answers `Location: /threads/<thread>/runs/<run>/stream`: the run's own stream.
         if location and "/runs/" in location:
             segments = location.split("/")
             run_index = segments.index("runs") + 1
-            if run_index < len(segments):
+            if run_index < len(segments) and segments[run_index] not in ("", "stream"):
                 self.run_id = self.run_id or segments[run_index]
 
     def _part(self, event: str, data: str, event_id: str | None) -> StreamPart:
@@ -102,9 +233,10 @@ class AsyncRunStream:
             raise StreamError(
                 f"event {event!r} of run {self.run_id} carries data that is not JSON: {data[:200]!r}",
                 events_delivered=self.events_delivered,
+                resumable=False,
             ) from None
         if event == "metadata" and isinstance(value, dict):
-            self.run_id = value.get("run_id", self.run_id)
+            self.run_id = self.run_id or value.get("run_id")
         elif event == "error":
             raise self._run_error(value)
         else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -23,7 +24,7 @@ from .._exceptions import (
     StreamError,
 )
 from .._requests import Endpoint, RequestSpec
-from .._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecodeError, SSEDecoder
+from .._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecodeError, SSEDecoder, SSETruncatedError
 from ._io import sleep
 
 logger = logging.getLogger("lmsystems")
@@ -210,9 +211,17 @@ class SyncHTTP:
         response: httpx.Response,
         *,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        idle_timeout: float | None = None,
+        deadline: float | None = None,
     ) -> Iterator[ServerSentEvent]:
-        """The server-sent events of an open stream; transport and decoding failures become our exceptions."""
+        """The server-sent events of an open stream; transport and decoding failures become our exceptions.
+
+        `idle_timeout`: seconds without an event (heartbeat comments do not count) before a final
+        APITimeoutError; `deadline`: a `time.monotonic()` instant after which the stream is given up.
+        """
         decoder = SSEDecoder(max_event_bytes=max_event_bytes)
+        where = f"{spec.method} {spec.path}"
+        last_event = time.monotonic()
         try:
             for chunk in response.iter_bytes():
                 try:
@@ -220,14 +229,25 @@ class SyncHTTP:
                 except SSEDecodeError as error:
                     for event in error.events:
                         yield event
-                    raise StreamError(
-                        f"broken event stream from {spec.method} {spec.path}: {error}"
-                    ) from None
-                for event in events:
-                    yield event
+                    raise StreamError(f"broken event stream from {where}: {error}") from None
+                now = time.monotonic()
+                if events:
+                    last_event = now
+                    for event in events:
+                        yield event
+                elif idle_timeout is not None and now - last_event > idle_timeout:
+                    raise APITimeoutError(
+                        f"no event for {idle_timeout:g} s from {where} (only heartbeats)", final=True
+                    )
+                if deadline is not None and now > deadline:
+                    raise APITimeoutError(f"the stream from {where} passed its deadline", final=True)
         except httpx.HTTPError as error:
             raise transport_error(error, endpoint, spec) from None
         try:
             decoder.end()
+        except SSETruncatedError as error:
+            raise StreamError(
+                f"the stream from {where} ended inside an event: {error}", resumable=True
+            ) from None
         except SSEDecodeError as error:
-            raise StreamError(f"broken event stream from {spec.method} {spec.path}: {error}") from None
+            raise StreamError(f"broken event stream from {where}: {error}") from None

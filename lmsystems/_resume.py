@@ -1,0 +1,138 @@
+"""Exactly-once delivery across reconnects of a run's event stream (pure: no I/O).
+
+What a reconnect to `GET /threads/{t}/runs/{r}/stream` with `Last-Event-ID: X` sends back, on the real
+server, is: the stored events with an id greater than X, then live events. Two quirks make naive
+de-duplication lose or repeat events:
+
+- ids are not unique: the in-memory runtime mints `f"{ms}-0"`, so every event of one millisecond shares its
+  id, and "skip what has an id <= the last one" would drop the undelivered rest of that millisecond;
+- the server subscribes to live events before it replays, so events produced during the replay come
+  twice: replayed, then again live.
+
+So a reconnect asks for the events after the last id *before* the trailing run of equal ids (`0` when
+there is none), and the tracker drops, on a resumed connection, every block of events that re-sends a
+complete suffix of what was already delivered, ending at the last delivered event (compared by id, event
+name and data). Candidates are held back until they are confirmed or refuted. With unique ids (the
+production runtimes) this is exact; on the in-memory runtime the only ambiguity left is a new event equal
+in id, name and data to the last ones delivered, in the same millisecond, right where a replay ends.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import NamedTuple
+
+from ._sse import ServerSentEvent
+
+Key = tuple[str | None, str, int]
+
+
+class _Candidate(NamedTuple):
+    start: int  # absolute index, in the delivered sequence, where the re-sent block starts
+    matched: int  # how many held events it has matched so far
+
+
+class ResumeTracker:
+    """Decides which events of a (re)connection to deliver, and what `Last-Event-ID` to resume from."""
+
+    def __init__(self, *, start_after: str | None = None, window: int = 10_000) -> None:
+        self._start_after = start_after  # where a join started, for a reconnect before any event
+        self._window = window
+        self._keys: deque[Key] = deque()  # the last `window` delivered keys
+        self._offset = 0  # absolute index of self._keys[0]
+        self._index: dict[Key, deque[int]] = {}  # key -> absolute indexes in the window
+        self._last_id: str | None = None
+        self._anchor: str | None = None  # the last delivered id different from _last_id
+        self._resumed = False
+        self._held: list[ServerSentEvent] = []
+        self._candidates: list[_Candidate] = []
+
+    @property
+    def delivered(self) -> int:
+        """How many events were delivered in all."""
+        return self._offset + len(self._keys)
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event delivered."""
+        return self._last_id
+
+    def resume_from(self) -> str:
+        """The `Last-Event-ID` of a reconnect: the last id before the trailing run of equal ids, or `0`."""
+        self._resumed = True
+        self._held.clear()  # never delivered: the replay sends them again
+        self._candidates.clear()
+        return self._anchor or self._start_after or "0"
+
+    def feed(self, event: ServerSentEvent) -> list[ServerSentEvent]:
+        """The events to deliver now, in order, given one more event of the current connection."""
+        if not self._resumed or event.id is None:
+            return self._deliver_all([*self._release_all(), event])
+        return self._match(event)
+
+    def end_of_stream(self) -> list[ServerSentEvent]:
+        """At a clean end, deliver what is held: a re-sent block is always sent whole, so it was new."""
+        return self._deliver_all(self._release_all())
+
+    def _match(self, event: ServerSentEvent) -> list[ServerSentEvent]:
+        key = _key(event)
+        survivors = [
+            _Candidate(c.start, c.matched + 1)
+            for c in self._candidates
+            if self._key_at(c.start + c.matched) == key
+        ]
+        if not self._held:
+            survivors = [_Candidate(start, 1) for start in self._positions(key)]
+        end = self.delivered
+        if any(c.start + c.matched == end for c in survivors):
+            self._held.clear()  # a whole re-sent block: drop it
+            self._candidates.clear()
+            return []
+        if survivors:
+            self._held.append(event)
+            self._candidates = survivors
+            return []
+        # No candidate survives: the first held event was new. Deliver it and match the rest again.
+        pending = [*self._held, event]
+        self._held.clear()
+        self._candidates.clear()
+        if len(pending) == 1:
+            return self._deliver_all(pending)
+        out = self._deliver_all(pending[:1])
+        for later in pending[1:]:
+            out.extend(self._match(later))
+        return out
+
+    def _positions(self, key: Key) -> list[int]:
+        return list(self._index.get(key, ()))
+
+    def _key_at(self, absolute: int) -> Key | None:
+        relative = absolute - self._offset
+        return self._keys[relative] if 0 <= relative < len(self._keys) else None
+
+    def _release_all(self) -> list[ServerSentEvent]:
+        held = self._held
+        self._held = []
+        self._candidates = []
+        return held
+
+    def _deliver_all(self, events: list[ServerSentEvent]) -> list[ServerSentEvent]:
+        for event in events:
+            key = _key(event)
+            self._index.setdefault(key, deque()).append(self._offset + len(self._keys))
+            self._keys.append(key)
+            if len(self._keys) > self._window:
+                oldest = self._keys.popleft()
+                positions = self._index[oldest]
+                positions.popleft()
+                if not positions:
+                    del self._index[oldest]
+                self._offset += 1
+            if event.id is not None and event.id != self._last_id:
+                self._anchor = self._last_id
+                self._last_id = event.id
+        return events
+
+
+def _key(event: ServerSentEvent) -> Key:
+    return (event.id, event.event, hash(event.data))
