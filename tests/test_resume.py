@@ -64,7 +64,9 @@ def test_every_event_exactly_once_with_shared_ids(seed: int, count: int, drops: 
 
 @settings(max_examples=300, deadline=None)
 @given(seed=st.integers(0, 2**32), count=st.integers(1, 60), drops=st.integers(0, 20))
-def test_every_event_exactly_once_with_unique_ids_and_repeated_data(seed: int, count: int, drops: int) -> None:
+def test_every_event_exactly_once_with_unique_ids_and_repeated_data(
+    seed: int, count: int, drops: int
+) -> None:
     rng = random.Random(seed)
     run = make_run(rng, count, unique_ids=True, repeats=True)
     assert run_with_drops(run, rng, drops) == run
