@@ -11,7 +11,7 @@ from .. import _validation as check
 from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
-from .._settings import DEFAULT_MAX_RETRIES, ClientSettings
+from .._settings import DEFAULT_MAX_RETRIES, ClientSettings, StreamLimits
 from .._types import Deployment, Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
 from ._assistants import AsyncAssistants
 from ._core import AsyncCore
@@ -21,6 +21,8 @@ from ._store import AsyncStore
 from ._stream import AsyncRunStream
 from ._threads import AsyncThreads
 
+DEFAULT_STREAM_LIMITS = StreamLimits()
+
 
 class LmsystemsClient:
     """Run a hosted LangGraph graph: threads, streaming runs, interrupts, state and history.
@@ -29,6 +31,12 @@ class LmsystemsClient:
     the graph through the LMSystems marketplace. `api_key` falls back to `LMSYSTEMS_API_KEY`, `base_url` to
     `LMSYSTEMS_BASE_URL`. With `deployment_url=` (and an optional `deployment_key=`) it talks to an Agent
     Server directly, e.g. `langgraph dev`; `graph_name` is then a graph id or an assistant id there.
+
+    `timeout` (seconds or an httpx.Timeout) and `max_retries` govern requests; retries are only for
+    requests that are safe to repeat. Streams reconnect without losing events up to `max_reconnects`
+    times in a row; `stream_idle_timeout` bounds the wait for the next event (heartbeats do not count),
+    `stream_deadline` a whole stream. Plain http is refused for non-local deployments unless
+    `allow_insecure_http=True`.
 
     Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
     Agent Server API. Use it as `async with` (or call `aclose()`) to release its connections.
@@ -44,6 +52,9 @@ class LmsystemsClient:
         deployment_key: str | None = None,
         timeout: float | httpx.Timeout | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
+        stream_idle_timeout: float | None = DEFAULT_STREAM_LIMITS.idle_timeout,
+        stream_deadline: float | None = DEFAULT_STREAM_LIMITS.deadline,
+        max_reconnects: int = DEFAULT_STREAM_LIMITS.max_reconnects,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -55,6 +66,9 @@ class LmsystemsClient:
             deployment_key=deployment_key,
             timeout=timeout,
             max_retries=max_retries,
+            stream_limits=DEFAULT_STREAM_LIMITS.override(
+                idle_timeout=stream_idle_timeout, deadline=stream_deadline, max_reconnects=max_reconnects
+            ),
         )
         self._core = AsyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http)
         self.threads = AsyncThreads(self._core)

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from .._exceptions import ConflictError, GraphNotFoundError, LmsystemsError
+from .._logging import secret_filter
 from .._marketplace import check_deployment_url, deployment_from_graph_info
 from .._requests import MARKETPLACE, Endpoint, RequestSpec, build
 from .._settings import ClientSettings
@@ -35,6 +36,10 @@ class AsyncCore:
         self.http = AsyncHTTP(timeout=settings.timeout, max_retries=settings.max_retries, transport=transport)
         self._deployment: Deployment | None = None
         self._lock = Lock()
+        self._secrets = secret_filter()
+        self._secret_values = [settings.api_key, settings.deployment_key]
+        for secret in self._secret_values:
+            self._secrets.add(secret)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(settings={self.settings!r}, deployment={self._deployment!r})"
@@ -50,7 +55,11 @@ class AsyncCore:
         if self._deployment is None:
             async with self._lock:
                 if self._deployment is None:
-                    self._deployment = await self._resolve()
+                    deployment = await self._resolve()
+                    if deployment.api_key not in self._secret_values:
+                        self._secret_values.append(deployment.api_key)
+                        self._secrets.add(deployment.api_key)
+                    self._deployment = deployment
         return self._deployment
 
     async def endpoint(self) -> Endpoint:
@@ -147,3 +156,6 @@ class AsyncCore:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        for secret in self._secret_values:
+            self._secrets.discard(secret)
+        self._secret_values = []

@@ -17,11 +17,13 @@ from .._exceptions import (
     APIConnectionError,
     APIError,
     APIResponseError,
+    APIStatusError,
     APITimeoutError,
     ConflictError,
     LmsystemsError,
     StreamError,
 )
+from .._logging import redact
 from .._requests import Endpoint, RequestSpec
 from .._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecodeError, SSEDecoder, SSETruncatedError
 from ._io import sleep
@@ -29,6 +31,7 @@ from ._io import sleep
 logger = logging.getLogger("lmsystems")
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100, keepalive_expiry=30.0)
+MAX_REDIRECTS = 5
 
 
 def transport_error(error: httpx.HTTPError, endpoint: Endpoint, spec: RequestSpec) -> APIError:
@@ -37,8 +40,33 @@ def transport_error(error: httpx.HTTPError, endpoint: Endpoint, spec: RequestSpe
     if isinstance(error, httpx.TimeoutException):
         return APITimeoutError(f"timed out ({type(error).__name__}) during {where}")
     if isinstance(error, httpx.TransportError):
-        return APIConnectionError(f"connection failed ({type(error).__name__}: {error}) during {where}")
-    return APIError(f"request failed ({type(error).__name__}: {error}) during {where}")
+        return APIConnectionError(
+            f"connection failed ({type(error).__name__}: {redact(error)}) during {where}"
+        )
+    return APIError(f"request failed ({type(error).__name__}: {redact(error)}) during {where}")
+
+
+def redirect_target(endpoint: Endpoint, spec: RequestSpec, response: httpx.Response) -> httpx.URL | None:
+    """Where a 3xx answer may be followed to: same origin only, and only when that keeps the method.
+
+    httpx would forward `x-api-key` to another origin (it drops only `Authorization`), so a redirect to
+    another origin is refused before anything is sent there.
+    """
+    location = response.headers.get("location")
+    if not location or response.status_code not in (301, 302, 303, 307, 308):
+        return None
+    target = response.request.url.join(location)
+    origin = response.request.url
+    if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
+        raise APIStatusError(
+            f"{endpoint.service} redirected {spec.method} {spec.path} to another origin "
+            f"({target.scheme}://{target.host}); refusing to send credentials there",
+            status_code=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        )
+    if response.status_code in (307, 308) or spec.method in ("GET", "HEAD"):
+        return target
+    return None
 
 
 def _sent(error: httpx.HTTPError) -> bool:
@@ -86,13 +114,19 @@ class AsyncHTTP:
     async def aclose(self) -> None:
         await self._client.aclose()
 
-    def _build(self, endpoint: Endpoint, spec: RequestSpec, timeout: httpx.Timeout | None) -> httpx.Request:
+    def _build(
+        self,
+        endpoint: Endpoint,
+        spec: RequestSpec,
+        timeout: httpx.Timeout | None,
+        url: httpx.URL | None = None,
+    ) -> httpx.Request:
         headers = {**endpoint.headers, **spec.headers}
         extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
         return self._client.build_request(
             spec.method,
-            endpoint.base_url + spec.path,
-            params=spec.params or None,
+            url if url is not None else endpoint.base_url + spec.path,
+            params=None if url is not None else spec.params or None,
             headers=headers,
             content=spec.content,
             extensions=extensions,
@@ -110,9 +144,10 @@ class AsyncHTTP:
     ) -> httpx.Response:
         """Send with retries; a non-2xx answer becomes our exception (its body read and the stream closed)."""
         retries = self.max_retries if max_retries is None else max_retries
-        attempt = 0
+        attempt = redirects = 0
+        url: httpx.URL | None = None
         while True:
-            request = self._build(endpoint, spec, timeout)
+            request = self._build(endpoint, spec, timeout, url)
             try:
                 response = await self._client.send(request, stream=stream)
             except httpx.HTTPError as error:
@@ -135,6 +170,11 @@ class AsyncHTTP:
                 raise transport_error(error, endpoint, spec) from None
             finally:
                 await response.aclose()
+            target = redirect_target(endpoint, spec, response)
+            if target is not None and redirects < MAX_REDIRECTS:
+                redirects += 1
+                url = target
+                continue
             delay = _retry.delay_for_status(
                 attempt,
                 retries,

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from .._exceptions import ConflictError, GraphNotFoundError, LmsystemsError
+from .._logging import secret_filter
 from .._marketplace import check_deployment_url, deployment_from_graph_info
 from .._requests import MARKETPLACE, Endpoint, RequestSpec, build
 from .._settings import ClientSettings
@@ -36,6 +37,10 @@ class SyncCore:
         self.http = SyncHTTP(timeout=settings.timeout, max_retries=settings.max_retries, transport=transport)
         self._deployment: Deployment | None = None
         self._lock = Lock()
+        self._secrets = secret_filter()
+        self._secret_values = [settings.api_key, settings.deployment_key]
+        for secret in self._secret_values:
+            self._secrets.add(secret)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(settings={self.settings!r}, deployment={self._deployment!r})"
@@ -51,7 +56,11 @@ class SyncCore:
         if self._deployment is None:
             with self._lock:
                 if self._deployment is None:
-                    self._deployment = self._resolve()
+                    deployment = self._resolve()
+                    if deployment.api_key not in self._secret_values:
+                        self._secret_values.append(deployment.api_key)
+                        self._secrets.add(deployment.api_key)
+                    self._deployment = deployment
         return self._deployment
 
     def endpoint(self) -> Endpoint:
@@ -146,3 +155,6 @@ class SyncCore:
 
     def close(self) -> None:
         self.http.close()
+        for secret in self._secret_values:
+            self._secrets.discard(secret)
+        self._secret_values = []
