@@ -68,6 +68,7 @@ class StreamLimits:
         idle_timeout: object = ...,
         deadline: object = ...,
         max_reconnects: object = ...,
+        max_event_bytes: object = ...,
     ) -> StreamLimits:
         """These limits with the given ones replaced (checked; `...` keeps a limit)."""
         return StreamLimits(
@@ -78,7 +79,9 @@ class StreamLimits:
             max_reconnects=self.max_reconnects
             if max_reconnects is ...
             else positive_int(max_reconnects, argument="max_reconnects", allow_zero=True),
-            max_event_bytes=self.max_event_bytes,
+            max_event_bytes=self.max_event_bytes
+            if max_event_bytes is ...
+            else positive_int(max_event_bytes, argument="max_event_bytes"),
         )
 
 

@@ -35,8 +35,8 @@ class LmsystemsClient:
     `timeout` (seconds or an httpx.Timeout) and `max_retries` govern requests; retries are only for
     requests that are safe to repeat. Streams reconnect without losing events up to `max_reconnects`
     times in a row; `stream_idle_timeout` bounds the wait for the next event (heartbeats do not count),
-    `stream_deadline` a whole stream. Plain http is refused for non-local deployments unless
-    `allow_insecure_http=True`.
+    `stream_deadline` a whole stream; `max_event_bytes` the size of one event. Plain http is refused
+    for non-local deployments unless `allow_insecure_http=True`.
 
     Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
     Agent Server API. Use it as `async with` (or call `aclose()`) to release its connections.
@@ -55,6 +55,7 @@ class LmsystemsClient:
         stream_idle_timeout: float | None = DEFAULT_STREAM_LIMITS.idle_timeout,
         stream_deadline: float | None = DEFAULT_STREAM_LIMITS.deadline,
         max_reconnects: int = DEFAULT_STREAM_LIMITS.max_reconnects,
+        max_event_bytes: int = DEFAULT_STREAM_LIMITS.max_event_bytes,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -67,7 +68,10 @@ class LmsystemsClient:
             timeout=timeout,
             max_retries=max_retries,
             stream_limits=DEFAULT_STREAM_LIMITS.override(
-                idle_timeout=stream_idle_timeout, deadline=stream_deadline, max_reconnects=max_reconnects
+                idle_timeout=stream_idle_timeout,
+                deadline=stream_deadline,
+                max_reconnects=max_reconnects,
+                max_event_bytes=max_event_bytes,
             ),
         )
         self._core = AsyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http)

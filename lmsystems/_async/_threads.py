@@ -247,4 +247,6 @@ class AsyncThreads:
             )
             return await self._core.endpoint(), spec
 
-        return AsyncRunStream(self._core.http, opener, thread_id=thread_id)
+        return AsyncRunStream(
+            self._core.http, opener, thread_id=thread_id, limits=self._core.settings.stream_limits
+        )

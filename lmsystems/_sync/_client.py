@@ -36,8 +36,8 @@ class _SyncLmsystemsClient:
     `timeout` (seconds or an httpx.Timeout) and `max_retries` govern requests; retries are only for
     requests that are safe to repeat. Streams reconnect without losing events up to `max_reconnects`
     times in a row; `stream_idle_timeout` bounds the wait for the next event (heartbeats do not count),
-    `stream_deadline` a whole stream. Plain http is refused for non-local deployments unless
-    `allow_insecure_http=True`.
+    `stream_deadline` a whole stream; `max_event_bytes` the size of one event. Plain http is refused
+    for non-local deployments unless `allow_insecure_http=True`.
 
     Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
     Agent Server API. Use it as `with` (or call `close()`) to release its connections.
@@ -56,6 +56,7 @@ class _SyncLmsystemsClient:
         stream_idle_timeout: float | None = DEFAULT_STREAM_LIMITS.idle_timeout,
         stream_deadline: float | None = DEFAULT_STREAM_LIMITS.deadline,
         max_reconnects: int = DEFAULT_STREAM_LIMITS.max_reconnects,
+        max_event_bytes: int = DEFAULT_STREAM_LIMITS.max_event_bytes,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
@@ -68,7 +69,10 @@ class _SyncLmsystemsClient:
             timeout=timeout,
             max_retries=max_retries,
             stream_limits=DEFAULT_STREAM_LIMITS.override(
-                idle_timeout=stream_idle_timeout, deadline=stream_deadline, max_reconnects=max_reconnects
+                idle_timeout=stream_idle_timeout,
+                deadline=stream_deadline,
+                max_reconnects=max_reconnects,
+                max_event_bytes=max_event_bytes,
             ),
         )
         self._core = SyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http)

@@ -248,4 +248,6 @@ class SyncThreads:
             )
             return self._core.endpoint(), spec
 
-        return SyncRunStream(self._core.http, opener, thread_id=thread_id)
+        return SyncRunStream(
+            self._core.http, opener, thread_id=thread_id, limits=self._core.settings.stream_limits
+        )
