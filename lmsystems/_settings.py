@@ -140,10 +140,15 @@ class ClientSettings:
             base_url=check_url(url, argument="base_url" if base_url is not None else BASE_URL_ENV),
             deployment_url=direct_url,
             deployment_key=deployment_key,
-            timeout=_timeout(timeout),
+            timeout=cls.check_timeout(timeout),
             max_retries=positive_int(max_retries, argument="max_retries", allow_zero=True),
             stream_limits=stream_limits or StreamLimits(),
         )
+
+    @staticmethod
+    def check_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
+        """A timeout in seconds (or an httpx.Timeout) as an httpx.Timeout; None gives the defaults."""
+        return _timeout(value)
 
 
 def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from types import TracebackType
+import copy
+import dataclasses
+from types import EllipsisType, TracebackType
 from typing import Any, Self
 
 import httpx
@@ -74,12 +76,7 @@ class LmsystemsClient:
                 max_event_bytes=max_event_bytes,
             ),
         )
-        self._core = AsyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http)
-        self.threads = AsyncThreads(self._core)
-        self.runs = AsyncRuns(self._core)
-        self.assistants = AsyncAssistants(self._core)
-        self.store = AsyncStore(self._core)
-        self.crons = AsyncCrons(self._core)
+        self._attach(AsyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http))
         self._created()
 
     def _created(self) -> None:
@@ -96,6 +93,43 @@ class LmsystemsClient:
             raise
         return client
 
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        stream_idle_timeout: float | EllipsisType | None = ...,
+        stream_deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+    ) -> Self:
+        """A client with other timeouts, retries or stream limits, for some calls.
+
+        It shares this client's connections and resolved deployment:
+        `await client.with_options(timeout=5, max_retries=0).get_thread(thread)`.
+        """
+        settings = self._core.settings
+        derived_settings = dataclasses.replace(
+            settings,
+            timeout=settings.timeout if timeout is None else ClientSettings.check_timeout(timeout),
+            max_retries=settings.max_retries
+            if max_retries is None
+            else check.positive_int(max_retries, argument="max_retries", allow_zero=True),
+            stream_limits=settings.stream_limits.override(
+                idle_timeout=stream_idle_timeout, deadline=stream_deadline, max_reconnects=max_reconnects
+            ),
+        )
+        clone = copy.copy(self)
+        clone._attach(self._core.derive(derived_settings))
+        return clone
+
+    def _attach(self, core: AsyncCore) -> None:
+        self._core = core
+        self.threads = AsyncThreads(core)
+        self.runs = AsyncRuns(core)
+        self.assistants = AsyncAssistants(core)
+        self.store = AsyncStore(core)
+        self.crons = AsyncCrons(core)
+
     def __repr__(self) -> str:
         settings = self._core.settings
         where = settings.deployment_url or settings.base_url
@@ -109,7 +143,7 @@ class LmsystemsClient:
     @property
     def deployment(self) -> Deployment | None:
         """The resolved deployment (None until `connect()` or the first request)."""
-        return self._core._deployment
+        return self._core.resolved
 
     async def connect(self) -> Deployment:
         """Resolve the graph to its deployment (done once; later calls return it at once)."""

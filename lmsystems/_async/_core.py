@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any
 
@@ -35,6 +36,7 @@ class AsyncCore:
         self.allow_insecure_http = allow_insecure_http
         self.http = AsyncHTTP(timeout=settings.timeout, max_retries=settings.max_retries, transport=transport)
         self._deployment: Deployment | None = None
+        self._parent: AsyncCore | None = None
         self._lock = Lock()
         self._secrets = secret_filter()
         self._secret_values = [settings.api_key, settings.deployment_key]
@@ -42,7 +44,16 @@ class AsyncCore:
             self._secrets.add(secret)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(settings={self.settings!r}, deployment={self._deployment!r})"
+        return f"{type(self).__name__}(settings={self.settings!r}, deployment={self.resolved!r})"
+
+    def derive(self, settings: ClientSettings) -> AsyncCore:
+        """A core with other settings that shares this one's connections and resolved deployment."""
+        derived = copy.copy(self)
+        derived.settings = settings
+        derived.http = self.http.derive(timeout=settings.timeout, max_retries=settings.max_retries)
+        derived._parent = self
+        derived._secret_values = []
+        return derived
 
     @property
     def marketplace(self) -> Endpoint:
@@ -50,8 +61,15 @@ class AsyncCore:
             "marketplace", self.settings.base_url, {"authorization": f"Bearer {self.settings.api_key}"}
         )
 
+    @property
+    def resolved(self) -> Deployment | None:
+        """The deployment if it was resolved already, else None."""
+        return self._parent.resolved if self._parent is not None else self._deployment
+
     async def deployment(self) -> Deployment:
         """The deployment serving the graph, resolved on first use."""
+        if self._parent is not None:
+            return await self._parent.deployment()
         if self._deployment is None:
             async with self._lock:
                 if self._deployment is None:
@@ -141,7 +159,8 @@ class AsyncCore:
 
     async def track_run(self, run_id: str | None) -> None:
         """Tell the marketplace a run started; never fails the caller (usage tracking is best effort)."""
-        if run_id is None or self._deployment is None or not self._deployment.via_marketplace:
+        deployment = self.resolved
+        if run_id is None or deployment is None or not deployment.via_marketplace:
             return
         spec = build(
             "marketplace.track_run",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -103,6 +104,8 @@ class AsyncHTTP:
         user_agent: str = "lmsystems-python",
     ) -> None:
         self.max_retries = max_retries
+        self.timeout = timeout
+        self._owns_client = True
         self._client = httpx.AsyncClient(
             timeout=timeout,
             limits=DEFAULT_LIMITS,
@@ -111,8 +114,15 @@ class AsyncHTTP:
             headers={"user-agent": user_agent},
         )
 
+    def derive(self, *, timeout: httpx.Timeout, max_retries: int) -> AsyncHTTP:
+        """The same connection pool with other defaults (closing the derived one closes nothing)."""
+        derived = copy.copy(self)
+        derived.timeout, derived.max_retries, derived._owns_client = timeout, max_retries, False
+        return derived
+
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._owns_client:
+            await self._client.aclose()
 
     def _build(
         self,
@@ -122,7 +132,7 @@ class AsyncHTTP:
         url: httpx.URL | None = None,
     ) -> httpx.Request:
         headers = {**endpoint.headers, **spec.headers}
-        extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
+        extensions = {"timeout": (timeout or self.timeout).as_dict()}
         return self._client.build_request(
             spec.method,
             url if url is not None else endpoint.base_url + spec.path,

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
-from types import TracebackType
+import copy
+import dataclasses
+from types import EllipsisType, TracebackType
 from typing import Any, Self
 
 import httpx
@@ -75,12 +77,7 @@ class _SyncLmsystemsClient:
                 max_event_bytes=max_event_bytes,
             ),
         )
-        self._core = SyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http)
-        self.threads = SyncThreads(self._core)
-        self.runs = SyncRuns(self._core)
-        self.assistants = SyncAssistants(self._core)
-        self.store = SyncStore(self._core)
-        self.crons = SyncCrons(self._core)
+        self._attach(SyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http))
         self._created()
 
     def _created(self) -> None:
@@ -97,6 +94,43 @@ class _SyncLmsystemsClient:
             raise
         return client
 
+    def with_options(
+        self,
+        *,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int | None = None,
+        stream_idle_timeout: float | EllipsisType | None = ...,
+        stream_deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+    ) -> Self:
+        """A client with other timeouts, retries or stream limits, for some calls.
+
+        It shares this client's connections and resolved deployment:
+        `client.with_options(timeout=5, max_retries=0).get_thread(thread)`.
+        """
+        settings = self._core.settings
+        derived_settings = dataclasses.replace(
+            settings,
+            timeout=settings.timeout if timeout is None else ClientSettings.check_timeout(timeout),
+            max_retries=settings.max_retries
+            if max_retries is None
+            else check.positive_int(max_retries, argument="max_retries", allow_zero=True),
+            stream_limits=settings.stream_limits.override(
+                idle_timeout=stream_idle_timeout, deadline=stream_deadline, max_reconnects=max_reconnects
+            ),
+        )
+        clone = copy.copy(self)
+        clone._attach(self._core.derive(derived_settings))
+        return clone
+
+    def _attach(self, core: SyncCore) -> None:
+        self._core = core
+        self.threads = SyncThreads(core)
+        self.runs = SyncRuns(core)
+        self.assistants = SyncAssistants(core)
+        self.store = SyncStore(core)
+        self.crons = SyncCrons(core)
+
     def __repr__(self) -> str:
         settings = self._core.settings
         where = settings.deployment_url or settings.base_url
@@ -110,7 +144,7 @@ class _SyncLmsystemsClient:
     @property
     def deployment(self) -> Deployment | None:
         """The resolved deployment (None until `connect()` or the first request)."""
-        return self._core._deployment
+        return self._core.resolved
 
     def connect(self) -> Deployment:
         """Resolve the graph to its deployment (done once; later calls return it at once)."""

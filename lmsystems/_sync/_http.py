@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -104,6 +105,8 @@ class SyncHTTP:
         user_agent: str = "lmsystems-python",
     ) -> None:
         self.max_retries = max_retries
+        self.timeout = timeout
+        self._owns_client = True
         self._client = httpx.Client(
             timeout=timeout,
             limits=DEFAULT_LIMITS,
@@ -112,8 +115,15 @@ class SyncHTTP:
             headers={"user-agent": user_agent},
         )
 
+    def derive(self, *, timeout: httpx.Timeout, max_retries: int) -> SyncHTTP:
+        """The same connection pool with other defaults (closing the derived one closes nothing)."""
+        derived = copy.copy(self)
+        derived.timeout, derived.max_retries, derived._owns_client = timeout, max_retries, False
+        return derived
+
     def close(self) -> None:
-        self._client.close()
+        if self._owns_client:
+            self._client.close()
 
     def _build(
         self,
@@ -123,7 +133,7 @@ class SyncHTTP:
         url: httpx.URL | None = None,
     ) -> httpx.Request:
         headers = {**endpoint.headers, **spec.headers}
-        extensions = {"timeout": timeout.as_dict()} if timeout is not None else None
+        extensions = {"timeout": (timeout or self.timeout).as_dict()}
         return self._client.build_request(
             spec.method,
             url if url is not None else endpoint.base_url + spec.path,
