@@ -99,6 +99,13 @@ class RunOptions:
             durability=check.choice(durability, argument="durability", choices=("sync", "async", "exit")),
         )
 
+    def check_stateless(self) -> RunOptions:
+        """Refuse the options that need a thread, for a run without one."""
+        for name in ("multitask_strategy", "checkpoint_id", "checkpoint", "if_not_exists"):
+            if getattr(self, name) is not None:
+                raise InputError(f"{name} needs a thread: pass thread=... (a run without one is stateless)")
+        return self
+
     def body(self, deployment: Deployment, *, stateless: bool, streaming: bool) -> dict[str, Any]:
         """The JSON body of a run request for this deployment (its assistant and default configuration)."""
         body: dict[str, Any] = {"assistant_id": self.assistant_id or deployment.assistant_id}
@@ -122,12 +129,7 @@ class RunOptions:
         if streaming:
             optional["on_disconnect"] = self.on_disconnect
         if stateless:
-            optional["on_completion"] = self.on_completion
-            for name in ("multitask_strategy", "checkpoint_id", "checkpoint", "if_not_exists"):
-                if getattr(self, name) is not None:
-                    raise InputError(
-                        f"{name} needs a thread: pass thread=... (a run without one is stateless)"
-                    )
+            optional["on_completion"] = self.check_stateless().on_completion
         else:
             optional.update(
                 multitask_strategy=self.multitask_strategy,

@@ -245,6 +245,7 @@ class LmsystemsClient:
         Returns `{"checkpoint": {...}, "checkpoint_id": ...}`: stream from that checkpoint with
         `stream_run(thread=..., input=None, checkpoint_id=result["checkpoint_id"])` to continue.
         """
+        check.json_value(state_update, argument="state_update")
         return await self.threads.update_state(
             thread, state_update, as_node=as_node, checkpoint_id=checkpoint_id
         )

@@ -63,6 +63,8 @@ class AsyncRuns:
         if thread_id is not None:
             options.setdefault("stream_resumable", True)
         run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
+        if thread_id is None:
+            run.check_stateless()
         if is_background and thread_id is None:
             raise InputError("is_background=True needs a thread: background runs are joined by thread")
         limits = self._core.settings.stream_limits.override(
@@ -111,6 +113,8 @@ class AsyncRuns:
         """Start a run in the background and return it at once (status `pending`)."""
         thread_id = check.thread_id(thread) if thread is not None else None
         run = RunOptions.check(input=input, **options)
+        if thread_id is None:
+            run.check_stateless()
         deployment = await self._core.deployment()
         if thread_id is None:
             spec = build(
@@ -134,11 +138,9 @@ class AsyncRuns:
         """Start many stateless runs at once; each dict takes the options of `create` (input, config, ...)."""
         if not runs:
             raise InputError("runs must name at least one run")
+        checked = [RunOptions.check(**dict(options)).check_stateless() for options in runs]
         deployment = await self._core.deployment()
-        bodies = [
-            RunOptions.check(**dict(options)).body(deployment, stateless=True, streaming=False)
-            for options in runs
-        ]
+        bodies = [run.body(deployment, stateless=True, streaming=False) for run in checked]
         spec = build("stateless_runs.create_run_batch", body_model="StatelessRunCreate", body=bodies)
         created = cast(list[Run], await self._core.request(spec, conflict=ThreadBusyError))
         for item in created:
@@ -150,6 +152,8 @@ class AsyncRuns:
         """Run and return the thread's final values; a failed run raises RunError."""
         thread_id = check.thread_id(thread) if thread is not None else None
         run = RunOptions.check(input=input, **options)
+        if thread_id is None:
+            run.check_stateless()
         deployment = await self._core.deployment()
         if thread_id is None:
             body = run.body(deployment, stateless=True, streaming=True)

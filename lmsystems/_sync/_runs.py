@@ -64,6 +64,8 @@ class SyncRuns:
         if thread_id is not None:
             options.setdefault("stream_resumable", True)
         run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
+        if thread_id is None:
+            run.check_stateless()
         if is_background and thread_id is None:
             raise InputError("is_background=True needs a thread: background runs are joined by thread")
         limits = self._core.settings.stream_limits.override(
@@ -112,6 +114,8 @@ class SyncRuns:
         """Start a run in the background and return it at once (status `pending`)."""
         thread_id = check.thread_id(thread) if thread is not None else None
         run = RunOptions.check(input=input, **options)
+        if thread_id is None:
+            run.check_stateless()
         deployment = self._core.deployment()
         if thread_id is None:
             spec = build(
@@ -135,11 +139,9 @@ class SyncRuns:
         """Start many stateless runs at once; each dict takes the options of `create` (input, config, ...)."""
         if not runs:
             raise InputError("runs must name at least one run")
+        checked = [RunOptions.check(**dict(options)).check_stateless() for options in runs]
         deployment = self._core.deployment()
-        bodies = [
-            RunOptions.check(**dict(options)).body(deployment, stateless=True, streaming=False)
-            for options in runs
-        ]
+        bodies = [run.body(deployment, stateless=True, streaming=False) for run in checked]
         spec = build("stateless_runs.create_run_batch", body_model="StatelessRunCreate", body=bodies)
         created = cast(list[Run], self._core.request(spec, conflict=ThreadBusyError))
         for item in created:
@@ -151,6 +153,8 @@ class SyncRuns:
         """Run and return the thread's final values; a failed run raises RunError."""
         thread_id = check.thread_id(thread) if thread is not None else None
         run = RunOptions.check(input=input, **options)
+        if thread_id is None:
+            run.check_stateless()
         deployment = self._core.deployment()
         if thread_id is None:
             body = run.body(deployment, stateless=True, streaming=True)
