@@ -248,9 +248,17 @@ class ThreadStateCheckpointRequest(TypedDict):
     subgraphs: NotRequired[bool]
 
 
+class CheckpointRunConfig(TypedDict):
+    """
+    A checkpoint as a run config: `{"configurable": {"checkpoint_id": ...}}`.
+    """
+
+    configurable: NotRequired[Checkpoint]
+
+
 class ThreadHistoryRequest(TypedDict):
     limit: NotRequired[int]
-    before: NotRequired[Checkpoint]
+    before: NotRequired[CheckpointRunConfig]
     metadata: NotRequired[dict[str, Any]]
     checkpoint: NotRequired[Checkpoint]
 

@@ -258,7 +258,11 @@ class LmsystemsClient:
         limit: int = 10,
         before: str | dict[str, Any] | None = None,
     ) -> list[ThreadState]:
-        """Past states of the thread, newest first; `filter` matches checkpoint metadata."""
+        """Past states of the thread, newest first.
+
+        `filter` matches checkpoint metadata, e.g. `{"source": "update"}` or `{"step": 2}` (the server's
+        checkpoint metadata has `source`, `step` and `parents`; a filter on another key matches nothing).
+        """
         return await self.threads.get_history(thread, limit=limit, before=before, filter=filter)
 
     async def get_interrupts(self, thread: Thread | str) -> list[Interrupt]:

@@ -96,6 +96,12 @@ class AsyncCore:
         """Send a request to the deployment and return its JSON answer."""
         return await self.http.request(await self.endpoint(), spec, conflict=conflict, timeout=timeout)
 
+    async def request_with_headers(
+        self, spec: RequestSpec, *, conflict: type[LmsystemsError] = ConflictError
+    ) -> tuple[Any, httpx.Headers]:
+        """Send a request to the deployment; return its JSON answer and the answer's headers."""
+        return await self.http.request_with_headers(await self.endpoint(), spec, conflict=conflict)
+
     async def _resolve(self) -> Deployment:
         settings = self.settings
         if settings.deployment_url is not None:
@@ -136,14 +142,19 @@ class AsyncCore:
         except LmsystemsError as error:
             if error.status_code not in (404, 422):  # 422: not a UUID, so maybe a graph id
                 raise
-            found = await self.http.request(
-                endpoint,
-                build(
-                    "assistants.search_assistants",
-                    body_model="AssistantSearchRequest",
-                    body={"graph_id": settings.graph_name, "limit": 1},
-                ),
-            )
+            try:
+                found = await self.http.request(
+                    endpoint,
+                    build(
+                        "assistants.search_assistants",
+                        body_model="AssistantSearchRequest",
+                        body={"graph_id": settings.graph_name, "limit": 1},
+                    ),
+                )
+            except LmsystemsError as search_error:
+                if search_error.status_code not in (404, 422):
+                    raise
+                found = []
             if not found:
                 raise GraphNotFoundError(
                     f"no graph or assistant named {settings.graph_name!r} on the Agent Server at {checked}"

@@ -13,7 +13,15 @@ from .._payloads import NOT_GIVEN, RunOptions
 from .._requests import Endpoint, RequestSpec, build
 from .._types import Run, Thread
 from ._core import AsyncCore
-from ._stream import AsyncRunStream
+from ._stream import AsyncRunState, AsyncRunStream
+
+
+def run_location(location: str | None) -> tuple[str | None, str | None]:
+    """(thread id, run id) from a `/threads/<thread>/runs/<run>[/...]` location header."""
+    parts = (location or "").split("/")
+    if len(parts) >= 5 and parts[1] == "threads" and parts[3] == "runs":
+        return parts[2] or None, parts[4] or None
+    return None, None
 
 
 def run_output(value: Any, *, run_id: str | None, thread_id: str | None) -> Any:
@@ -72,7 +80,7 @@ class AsyncRuns:
         )
         core = self._core
 
-        async def opener(stream: AsyncRunStream) -> tuple[Endpoint, RequestSpec]:
+        async def opener(stream: AsyncRunState) -> tuple[Endpoint, RequestSpec]:
             deployment = await core.deployment()
             endpoint = await core.endpoint()
             if thread_id is None:
@@ -93,7 +101,7 @@ class AsyncRuns:
             await core.track_run(stream.run_id)
             return endpoint, stream.resume_spec()
 
-        async def on_started(stream: AsyncRunStream) -> None:
+        async def on_started(stream: AsyncRunState) -> None:
             if not is_background:
                 await core.track_run(stream.run_id)
 
@@ -163,9 +171,11 @@ class AsyncRuns:
         else:
             body = run.body(deployment, stateless=False, streaming=True)
             spec = build("runs.wait_run", thread_id, body_model="RunStreamCreate", body=body)
-        return run_output(
-            await self._core.request(spec, conflict=ThreadBusyError), run_id=None, thread_id=thread_id
-        )
+        answer, headers = await self._core.request_with_headers(spec, conflict=ThreadBusyError)
+        # The answer names the run: `Content-Location: /threads/<thread>/runs/<run>`.
+        run_thread_id, run_id = run_location(headers.get("content-location"))
+        await self._core.track_run(run_id)
+        return run_output(answer, run_id=run_id, thread_id=thread_id or run_thread_id)
 
     @operation("list_runs")
     async def list(
@@ -210,16 +220,26 @@ class AsyncRuns:
         status: str | None = None,
         action: str = "interrupt",
     ) -> None:
-        """Cancel many runs: by ids (with their thread), all of a thread, or all with a status."""
-        body: dict[str, Any] = {}
-        if thread is not None:
-            body["thread_id"] = check.thread_id(thread)
-        if run_ids is not None:
-            body["run_ids"] = [check.identifier(r, argument="run_ids[]") for r in run_ids]
-        if status is not None:
-            body["status"] = status
-        if not body:
-            raise InputError("cancel_many needs thread=, run_ids= or status=")
+        """Cancel many runs: by ids (with their thread), all active runs of a thread, or all with a status.
+
+        `status` is "pending", "running" or "all"; `action` "interrupt" or "rollback".
+        """
+        status = check.choice(status, argument="status", choices=("pending", "running", "all"))
+        action = str(check.choice(action, argument="action", choices=("interrupt", "rollback")))
+        thread_id = check.thread_id(thread) if thread is not None else None
+        ids = [check.identifier(r, argument="run_ids[]") for r in run_ids] if run_ids is not None else None
+        if ids is not None and thread_id is None:
+            raise InputError("run_ids need their thread: pass thread=...")
+        if thread_id is None and status is None:
+            raise InputError("cancel_many needs thread= (with or without run_ids=) or status=")
+        if thread_id is not None and ids is None:
+            # The server cancels a thread's runs by id only: find the active ones.
+            runs = await self.list(thread_id, limit=100)
+            wanted = {"pending", "running"} if status in (None, "all") else {status}
+            ids = [item["run_id"] for item in runs if item["status"] in wanted]
+            if not ids:
+                return
+        body = check.body(thread_id=thread_id, run_ids=ids, status=status if ids is None else None)
         spec = build("runs.cancel_runs", body_model="RunsCancelRequest", body=body, action=action)
         await self._core.request(spec)
 
@@ -251,7 +271,7 @@ class AsyncRuns:
         modes = check.stream_modes(stream_mode) if stream_mode is not None else None
         core = self._core
 
-        async def opener(stream: AsyncRunStream) -> tuple[Endpoint, RequestSpec]:
+        async def opener(stream: AsyncRunState) -> tuple[Endpoint, RequestSpec]:
             stream.run_id = run_id
             spec = stream.resume_spec(cancel_on_disconnect=cancel_on_disconnect or None)
             return await core.endpoint(), spec

@@ -38,19 +38,18 @@ from ._io import sleep
 logger = logging.getLogger("lmsystems")
 
 #: Builds the request (and its endpoint) once the deployment is known; may itself make requests.
-Opener = Callable[["AsyncRunStream"], Awaitable[tuple[Endpoint, RequestSpec]]]
+Opener = Callable[["AsyncRunState"], Awaitable[tuple[Endpoint, RequestSpec]]]
 #: Called once the server has answered with the stream's headers (the run id is known then).
-StartHook = Callable[["AsyncRunStream"], Awaitable[None]]
+StartHook = Callable[["AsyncRunState"], Awaitable[None]]
 
 UNFINISHED_RUN_STATUSES = frozenset({"pending", "running"})
 
 
-class AsyncRunStream:
-    """The parts of one run's stream, in order.
+class AsyncRunState:
+    """What one run stream knows, and the generator that reads it.
 
-    Iterate it (`async for part in stream`), or use it as a context manager (`async with`) to release
-    the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
-    `interrupted` say how the run stopped; `events_delivered` counts the parts, `reconnects` the repairs.
+    Kept apart from AsyncRunStream on purpose: the generator refers to this state, not to the stream the
+    user holds, so no reference cycle keeps a connection open after the user lets go of the stream.
     """
 
     def __init__(
@@ -73,7 +72,6 @@ class AsyncRunStream:
         self._resumable = resumable
         self._stream_modes = stream_modes
         self._limits = limits or StreamLimits()
-        self._parts: AsyncIterator[StreamPart] | None = None
         self._endpoint: Endpoint | None = None
         self._tracker = ResumeTracker(start_after=start_after) if resumable else None
         self.thread_id = thread_id
@@ -92,37 +90,13 @@ class AsyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return bool(self.interrupts)
 
-    def __aiter__(self) -> AsyncRunStream:
-        return self
-
-    async def __anext__(self) -> StreamPart:
-        if self._parts is None:
-            self._parts = self._stream()
-        return await self._parts.__anext__()
-
-    async def __aenter__(self) -> AsyncRunStream:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Stop reading and release the connection (the run itself goes on unless it was cancelled)."""
-        if self._parts is not None:
-            await self._parts.aclose()  # type: ignore[attr-defined]
-
-    async def collect(self) -> list[StreamPart]:
-        """Read the whole stream into a list."""
-        return [part async for part in self]
-
     @property
     def can_resume(self) -> bool:
         """Whether a broken connection can be repaired (a resumable run on a thread, its id known)."""
         return self._resumable and self.thread_id is not None and self.run_id is not None
 
-    async def _stream(self) -> AsyncIterator[StreamPart]:
+    async def parts(self) -> AsyncIterator[StreamPart]:
+        """The stream's parts, reconnecting as needed."""
         limits = self._limits
         started = time.monotonic()
         endpoint, spec = await self._opener(self)
@@ -258,3 +232,76 @@ class AsyncRunStream:
             thread_id=self.thread_id,
             body=value,
         )
+
+
+class AsyncRunStream:
+    """The parts of one run's stream, in order.
+
+    Iterate it (`async for part in stream`), or use it as a context manager (`async with`) to release
+    the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
+    `interrupted` say how the run stopped; `events_delivered` counts the parts, `reconnects` the repairs.
+    """
+
+    def __init__(self, http: AsyncHTTP, opener: Opener, **options: Any) -> None:
+        self._state = AsyncRunState(http, opener, **options)
+        self._parts: AsyncIterator[StreamPart] | None = None
+
+    @property
+    def thread_id(self) -> str | None:
+        """The thread of the run (None for a stateless run)."""
+        return self._state.thread_id
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id, once the server has named it."""
+        return self._state.run_id
+
+    @property
+    def events_delivered(self) -> int:
+        """How many parts were delivered."""
+        return self._state.events_delivered
+
+    @property
+    def reconnects(self) -> int:
+        """How many times a broken connection was repaired."""
+        return self._state.reconnects
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event delivered (resumable streams only)."""
+        return self._state.last_event_id
+
+    @property
+    def interrupts(self) -> list[Interrupt]:
+        """The interrupts the run stopped at (empty when it did not)."""
+        return self._state.interrupts
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the run stopped at an `interrupt()` that waits for a human."""
+        return self._state.interrupted
+
+    def __aiter__(self) -> AsyncRunStream:
+        return self
+
+    async def __anext__(self) -> StreamPart:
+        if self._parts is None:
+            self._parts = self._state.parts()
+        return await self._parts.__anext__()
+
+    async def __aenter__(self) -> AsyncRunStream:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Stop reading and release the connection (the run itself goes on unless it was cancelled)."""
+        if self._parts is not None:
+            await self._parts.aclose()  # type: ignore[attr-defined]
+
+    async def collect(self) -> list[StreamPart]:
+        """Read the whole stream into a list."""
+        return [part async for part in self]

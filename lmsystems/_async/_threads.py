@@ -11,7 +11,17 @@ from .._operation import operation
 from .._requests import Endpoint, RequestSpec, build
 from .._types import Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
 from ._core import AsyncCore
-from ._stream import AsyncRunStream
+from ._stream import AsyncRunState, AsyncRunStream
+
+
+def _checkpoint_config(value: str | dict[str, Any] | None, *, argument: str) -> dict[str, Any] | None:
+    """A checkpoint as the config the server's checkpointer expects: `{"configurable": {...}}`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"configurable": {"checkpoint_id": check.identifier(value, argument=argument)}}
+    config = check.mapping(value, argument=argument) or {}
+    return config if "configurable" in config else {"configurable": config}
 
 
 class AsyncThreads:
@@ -202,17 +212,19 @@ class AsyncThreads:
         filter: dict[str, Any] | None = None,
         checkpoint: dict[str, Any] | None = None,
     ) -> list[ThreadState]:
-        """Past states of the thread, newest first; `filter` matches checkpoint metadata (e.g. a node)."""
+        """Past states of the thread, newest first.
+
+        `before` is a checkpoint id (or checkpoint dict); `filter` matches checkpoint metadata, e.g.
+        `{"source": "update"}` (states written by update_state) or `{"step": 2}`.
+        """
         thread_id = check.thread_id(thread)
         limit = check.positive_int(limit, argument="limit")
         if filter is None and checkpoint is None and (before is None or isinstance(before, str)):
             spec = build("threads.get_thread_history", thread_id, limit=limit, before=before)
         else:
-            if isinstance(before, str):
-                before = {"checkpoint_id": before}
             body = check.body(
                 limit=limit,
-                before=check.mapping(before, argument="before"),
+                before=_checkpoint_config(before, argument="before"),
                 metadata=check.mapping(filter, argument="filter"),
                 checkpoint=check.mapping(checkpoint, argument="checkpoint"),
             )
@@ -241,7 +253,7 @@ class AsyncThreads:
         thread_id = check.thread_id(thread)
         modes = ",".join(stream_modes) if stream_modes else None
 
-        async def opener(stream: AsyncRunStream) -> tuple[Endpoint, RequestSpec]:
+        async def opener(stream: AsyncRunState) -> tuple[Endpoint, RequestSpec]:
             spec = build(
                 "threads.join_thread_stream", thread_id, last_event_id=last_event_id, stream_modes=modes
             )

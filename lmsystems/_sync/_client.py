@@ -257,7 +257,11 @@ class _SyncLmsystemsClient:
         limit: int = 10,
         before: str | dict[str, Any] | None = None,
     ) -> list[ThreadState]:
-        """Past states of the thread, newest first; `filter` matches checkpoint metadata."""
+        """Past states of the thread, newest first.
+
+        `filter` matches checkpoint metadata, e.g. `{"source": "update"}` or `{"step": 2}` (the server's
+        checkpoint metadata has `source`, `step` and `parents`; a filter on another key matches nothing).
+        """
         return self.threads.get_history(thread, limit=limit, before=before, filter=filter)
 
     def get_interrupts(self, thread: Thread | str) -> list[Interrupt]:

@@ -97,6 +97,12 @@ class SyncCore:
         """Send a request to the deployment and return its JSON answer."""
         return self.http.request(self.endpoint(), spec, conflict=conflict, timeout=timeout)
 
+    def request_with_headers(
+        self, spec: RequestSpec, *, conflict: type[LmsystemsError] = ConflictError
+    ) -> tuple[Any, httpx.Headers]:
+        """Send a request to the deployment; return its JSON answer and the answer's headers."""
+        return self.http.request_with_headers(self.endpoint(), spec, conflict=conflict)
+
     def _resolve(self) -> Deployment:
         settings = self.settings
         if settings.deployment_url is not None:
@@ -135,14 +141,19 @@ class SyncCore:
         except LmsystemsError as error:
             if error.status_code not in (404, 422):  # 422: not a UUID, so maybe a graph id
                 raise
-            found = self.http.request(
-                endpoint,
-                build(
-                    "assistants.search_assistants",
-                    body_model="AssistantSearchRequest",
-                    body={"graph_id": settings.graph_name, "limit": 1},
-                ),
-            )
+            try:
+                found = self.http.request(
+                    endpoint,
+                    build(
+                        "assistants.search_assistants",
+                        body_model="AssistantSearchRequest",
+                        body={"graph_id": settings.graph_name, "limit": 1},
+                    ),
+                )
+            except LmsystemsError as search_error:
+                if search_error.status_code not in (404, 422):
+                    raise
+                found = []
             if not found:
                 raise GraphNotFoundError(
                     f"no graph or assistant named {settings.graph_name!r} on the Agent Server at {checked}"

@@ -154,6 +154,10 @@ class SyncHTTP:
         max_retries: int | None,
     ) -> httpx.Response:
         """Send with retries; a non-2xx answer becomes our exception (its body read and the stream closed)."""
+        if self._client.is_closed:
+            raise APIConnectionError(
+                f"this client was closed: {spec.method} {spec.path} was not sent (create a new client)"
+            )
         retries = self.max_retries if max_retries is None else max_retries
         attempt = redirects = 0
         url: httpx.URL | None = None
@@ -220,10 +224,25 @@ class SyncHTTP:
         max_retries: int | None = None,
     ) -> Any:
         """Send a request and return its JSON answer (None for an empty one)."""
+        answer, _ = self.request_with_headers(
+            endpoint, spec, conflict=conflict, timeout=timeout, max_retries=max_retries
+        )
+        return answer
+
+    def request_with_headers(
+        self,
+        endpoint: Endpoint,
+        spec: RequestSpec,
+        *,
+        conflict: type[LmsystemsError] = ConflictError,
+        timeout: httpx.Timeout | None = None,
+        max_retries: int | None = None,
+    ) -> tuple[Any, httpx.Headers]:
+        """Send a request and return its JSON answer with the answer's headers."""
         response = self._send(
             endpoint, spec, stream=False, conflict=conflict, timeout=timeout, max_retries=max_retries
         )
-        return parse_json_response(endpoint, spec, response)
+        return parse_json_response(endpoint, spec, response), response.headers
 
     @contextmanager
     def stream(

@@ -39,19 +39,18 @@ from ._io import sleep
 logger = logging.getLogger("lmsystems")
 
 #: Builds the request (and its endpoint) once the deployment is known; may itself make requests.
-Opener = Callable[["SyncRunStream"], tuple[Endpoint, RequestSpec]]
+Opener = Callable[["SyncRunState"], tuple[Endpoint, RequestSpec]]
 #: Called once the server has answered with the stream's headers (the run id is known then).
-StartHook = Callable[["SyncRunStream"], None]
+StartHook = Callable[["SyncRunState"], None]
 
 UNFINISHED_RUN_STATUSES = frozenset({"pending", "running"})
 
 
-class SyncRunStream:
-    """The parts of one run's stream, in order.
+class SyncRunState:
+    """What one run stream knows, and the generator that reads it.
 
-    Iterate it (`for part in stream`), or use it as a context manager (`with`) to release
-    the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
-    `interrupted` say how the run stopped; `events_delivered` counts the parts, `reconnects` the repairs.
+    Kept apart from SyncRunStream on purpose: the generator refers to this state, not to the stream the
+    user holds, so no reference cycle keeps a connection open after the user lets go of the stream.
     """
 
     def __init__(
@@ -74,7 +73,6 @@ class SyncRunStream:
         self._resumable = resumable
         self._stream_modes = stream_modes
         self._limits = limits or StreamLimits()
-        self._parts: Iterator[StreamPart] | None = None
         self._endpoint: Endpoint | None = None
         self._tracker = ResumeTracker(start_after=start_after) if resumable else None
         self.thread_id = thread_id
@@ -93,37 +91,13 @@ class SyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return bool(self.interrupts)
 
-    def __iter__(self) -> SyncRunStream:
-        return self
-
-    def __next__(self) -> StreamPart:
-        if self._parts is None:
-            self._parts = self._stream()
-        return self._parts.__next__()
-
-    def __enter__(self) -> SyncRunStream:
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Stop reading and release the connection (the run itself goes on unless it was cancelled)."""
-        if self._parts is not None:
-            self._parts.close()  # type: ignore[attr-defined]
-
-    def collect(self) -> list[StreamPart]:
-        """Read the whole stream into a list."""
-        return [part for part in self]
-
     @property
     def can_resume(self) -> bool:
         """Whether a broken connection can be repaired (a resumable run on a thread, its id known)."""
         return self._resumable and self.thread_id is not None and self.run_id is not None
 
-    def _stream(self) -> Iterator[StreamPart]:
+    def parts(self) -> Iterator[StreamPart]:
+        """The stream's parts, reconnecting as needed."""
         limits = self._limits
         started = time.monotonic()
         endpoint, spec = self._opener(self)
@@ -259,3 +233,76 @@ class SyncRunStream:
             thread_id=self.thread_id,
             body=value,
         )
+
+
+class SyncRunStream:
+    """The parts of one run's stream, in order.
+
+    Iterate it (`for part in stream`), or use it as a context manager (`with`) to release
+    the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
+    `interrupted` say how the run stopped; `events_delivered` counts the parts, `reconnects` the repairs.
+    """
+
+    def __init__(self, http: SyncHTTP, opener: Opener, **options: Any) -> None:
+        self._state = SyncRunState(http, opener, **options)
+        self._parts: Iterator[StreamPart] | None = None
+
+    @property
+    def thread_id(self) -> str | None:
+        """The thread of the run (None for a stateless run)."""
+        return self._state.thread_id
+
+    @property
+    def run_id(self) -> str | None:
+        """The run's id, once the server has named it."""
+        return self._state.run_id
+
+    @property
+    def events_delivered(self) -> int:
+        """How many parts were delivered."""
+        return self._state.events_delivered
+
+    @property
+    def reconnects(self) -> int:
+        """How many times a broken connection was repaired."""
+        return self._state.reconnects
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event delivered (resumable streams only)."""
+        return self._state.last_event_id
+
+    @property
+    def interrupts(self) -> list[Interrupt]:
+        """The interrupts the run stopped at (empty when it did not)."""
+        return self._state.interrupts
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the run stopped at an `interrupt()` that waits for a human."""
+        return self._state.interrupted
+
+    def __iter__(self) -> SyncRunStream:
+        return self
+
+    def __next__(self) -> StreamPart:
+        if self._parts is None:
+            self._parts = self._state.parts()
+        return self._parts.__next__()
+
+    def __enter__(self) -> SyncRunStream:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop reading and release the connection (the run itself goes on unless it was cancelled)."""
+        if self._parts is not None:
+            self._parts.close()  # type: ignore[attr-defined]
+
+    def collect(self) -> list[StreamPart]:
+        """Read the whole stream into a list."""
+        return [part for part in self]

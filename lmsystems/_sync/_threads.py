@@ -12,7 +12,17 @@ from .._operation import operation
 from .._requests import Endpoint, RequestSpec, build
 from .._types import Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
 from ._core import SyncCore
-from ._stream import SyncRunStream
+from ._stream import SyncRunState, SyncRunStream
+
+
+def _checkpoint_config(value: str | dict[str, Any] | None, *, argument: str) -> dict[str, Any] | None:
+    """A checkpoint as the config the server's checkpointer expects: `{"configurable": {...}}`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"configurable": {"checkpoint_id": check.identifier(value, argument=argument)}}
+    config = check.mapping(value, argument=argument) or {}
+    return config if "configurable" in config else {"configurable": config}
 
 
 class SyncThreads:
@@ -203,17 +213,19 @@ class SyncThreads:
         filter: dict[str, Any] | None = None,
         checkpoint: dict[str, Any] | None = None,
     ) -> list[ThreadState]:
-        """Past states of the thread, newest first; `filter` matches checkpoint metadata (e.g. a node)."""
+        """Past states of the thread, newest first.
+
+        `before` is a checkpoint id (or checkpoint dict); `filter` matches checkpoint metadata, e.g.
+        `{"source": "update"}` (states written by update_state) or `{"step": 2}`.
+        """
         thread_id = check.thread_id(thread)
         limit = check.positive_int(limit, argument="limit")
         if filter is None and checkpoint is None and (before is None or isinstance(before, str)):
             spec = build("threads.get_thread_history", thread_id, limit=limit, before=before)
         else:
-            if isinstance(before, str):
-                before = {"checkpoint_id": before}
             body = check.body(
                 limit=limit,
-                before=check.mapping(before, argument="before"),
+                before=_checkpoint_config(before, argument="before"),
                 metadata=check.mapping(filter, argument="filter"),
                 checkpoint=check.mapping(checkpoint, argument="checkpoint"),
             )
@@ -242,7 +254,7 @@ class SyncThreads:
         thread_id = check.thread_id(thread)
         modes = ",".join(stream_modes) if stream_modes else None
 
-        def opener(stream: SyncRunStream) -> tuple[Endpoint, RequestSpec]:
+        def opener(stream: SyncRunState) -> tuple[Endpoint, RequestSpec]:
             spec = build(
                 "threads.join_thread_stream", thread_id, last_event_id=last_event_id, stream_modes=modes
             )

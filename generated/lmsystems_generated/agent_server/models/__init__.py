@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .cancel_action import CancelAction
     from .checkpoint import Checkpoint
     from .checkpoint_event import CheckpointEvent
+    from .checkpoint_run_config import CheckpointRunConfig
     from .command import Command
     from .config import Config
     from .cron import Cron
@@ -124,6 +125,7 @@ _MODULE_OF: dict[str, str] = {
     "CancelAction": ".cancel_action",
     "Checkpoint": ".checkpoint",
     "CheckpointEvent": ".checkpoint_event",
+    "CheckpointRunConfig": ".checkpoint_run_config",
     "Command": ".command",
     "Config": ".config",
     "Cron": ".cron",
@@ -222,6 +224,7 @@ __all__ = (
     "CancelAction",
     "Checkpoint",
     "CheckpointEvent",
+    "CheckpointRunConfig",
     "Command",
     "Config",
     "Cron",

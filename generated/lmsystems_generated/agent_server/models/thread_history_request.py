@@ -12,6 +12,7 @@ from ..types import UNSET, Unset
 
 if TYPE_CHECKING:
     from ..models.checkpoint import Checkpoint
+    from ..models.checkpoint_run_config import CheckpointRunConfig
     from ..models.json_object import JsonObject
 
 
@@ -23,13 +24,13 @@ class ThreadHistoryRequest:
     """
     Attributes:
         limit (int | Unset):
-        before (Checkpoint | Unset): Identifies a checkpoint of a thread.
+        before (CheckpointRunConfig | Unset): A checkpoint as a run config: `{"configurable": {"checkpoint_id": ...}}`.
         metadata (JsonObject | Unset): A JSON object with free-form keys.
         checkpoint (Checkpoint | Unset): Identifies a checkpoint of a thread.
     """
 
     limit: int | Unset = UNSET
-    before: Checkpoint | Unset = UNSET
+    before: CheckpointRunConfig | Unset = UNSET
     metadata: JsonObject | Unset = UNSET
     checkpoint: Checkpoint | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -66,17 +67,18 @@ class ThreadHistoryRequest:
     @classmethod
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         from ..models.checkpoint import Checkpoint  # noqa: PLC0415
+        from ..models.checkpoint_run_config import CheckpointRunConfig  # noqa: PLC0415
         from ..models.json_object import JsonObject  # noqa: PLC0415
 
         d = dict(src_dict)
         limit = d.pop("limit", UNSET)
 
         _before = d.pop("before", UNSET)
-        before: Checkpoint | Unset
+        before: CheckpointRunConfig | Unset
         if isinstance(_before, Unset):
             before = UNSET
         else:
-            before = Checkpoint.from_dict(_before)
+            before = CheckpointRunConfig.from_dict(_before)
 
         _metadata = d.pop("metadata", UNSET)
         metadata: JsonObject | Unset
