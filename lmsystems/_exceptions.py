@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ._logging import redact
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -66,6 +68,7 @@ class LmsystemsError(Exception):
         request_id: str | None = None,
         body: Any = None,
     ) -> None:
+        message = redact(message)
         super().__init__(message)
         self.message = message
         self.status_code = status_code

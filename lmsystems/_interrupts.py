@@ -1,4 +1,4 @@
-"""Find pending interrupts in stream parts and thread states (pure)."""
+"""Find pending interrupts in stream parts and thread states, and name runs in messages (pure)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,9 @@ def _normalise(items: Any) -> list[Interrupt]:
     if not isinstance(items, list):
         return []
     return [cast(Interrupt, dict(item)) for item in items if isinstance(item, Mapping) and "value" in item]
+
+
+def describe_run(run_id: str | None, thread_id: str | None) -> str:
+    """`run R on thread T`, or `stateless run R`, for messages."""
+    run = f"run {run_id}" if run_id else "a run"
+    return f"{run} on thread {thread_id}" if thread_id else f"stateless {run}"

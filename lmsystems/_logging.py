@@ -14,6 +14,9 @@ import threading
 from typing import Any
 
 REDACTED = "[REDACTED]"
+#: Shorter values are not masked by value (a one-letter "key" would mask that letter everywhere);
+#: header-shaped text is masked whatever its length.
+MIN_SECRET_LENGTH = 6
 LOGGER_NAMES = (
     "lmsystems",
     "httpx",
@@ -58,7 +61,7 @@ class SecretFilter(logging.Filter):
         """The text with header-shaped secrets and known keys masked."""
         text = _HEADER_VALUE.sub(lambda m: f"{m.group('name')}{m.group('sep')}{REDACTED}", text)
         for secret in sorted(self._secrets, key=len, reverse=True):
-            if secret in text:
+            if len(secret) >= MIN_SECRET_LENGTH and secret in text:
                 text = text.replace(secret, REDACTED)
         return text
 

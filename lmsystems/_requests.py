@@ -90,6 +90,9 @@ def build(
     `path` are the path parameters in order; `params` the query and header parameters (None = unset);
     `body` is a dict (or a list of dicts) converted with the generated model `body_model`.
     """
+    for value in path:
+        if value in (".", ".."):
+            raise InputError(f"{value!r} is not a valid id: it would change the request's target")
     module = _operation_module(package, operation)
     arguments: dict[str, Any] = {name: value for name, value in params.items() if value is not None}
     name = operation.rsplit(".", 1)[-1]

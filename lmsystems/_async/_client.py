@@ -10,6 +10,7 @@ from typing import Any, Self
 import httpx
 
 from .. import _validation as check
+from .._answers import field_of, object_answer
 from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
@@ -289,10 +290,11 @@ class LmsystemsClient:
     @operation("health_check")
     async def health(self) -> bool:
         """Whether the deployment's Agent Server is up."""
-        answer = await self._core.request(build("system.health_check"))
-        return bool(answer and answer.get("ok"))
+        spec = build("system.health_check")
+        return bool(field_of(await self._core.request(spec), "ok", call=spec))
 
     @operation("get_server_info")
     async def server_info(self) -> dict[str, Any]:
         """Version, feature flags and metadata of the deployment's Agent Server."""
-        return dict(await self._core.request(build("system.get_server_info")))
+        spec = build("system.get_server_info")
+        return object_answer(await self._core.request(spec), call=spec)

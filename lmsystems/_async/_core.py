@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from .._answers import field_of, list_answer
 from .._exceptions import ConflictError, GraphNotFoundError, LmsystemsError
 from .._logging import secret_filter
 from .._marketplace import check_deployment_url, deployment_from_graph_info
@@ -135,22 +136,19 @@ class AsyncCore:
         endpoint = Endpoint(
             "agent server", checked, {"x-api-key": settings.deployment_key} if settings.deployment_key else {}
         )
+        lookup = build("assistants.get_assistant", settings.graph_name)
         try:
-            assistant = await self.http.request(
-                endpoint, build("assistants.get_assistant", settings.graph_name)
-            )
+            assistant = await self.http.request(endpoint, lookup)
         except LmsystemsError as error:
             if error.status_code not in (404, 422):  # 422: not a UUID, so maybe a graph id
                 raise
+            search = build(
+                "assistants.search_assistants",
+                body_model="AssistantSearchRequest",
+                body={"graph_id": settings.graph_name, "limit": 1},
+            )
             try:
-                found = await self.http.request(
-                    endpoint,
-                    build(
-                        "assistants.search_assistants",
-                        body_model="AssistantSearchRequest",
-                        body={"graph_id": settings.graph_name, "limit": 1},
-                    ),
-                )
+                found = await self.http.request(endpoint, search)
             except LmsystemsError as search_error:
                 if search_error.status_code not in (404, 422):
                     raise
@@ -159,11 +157,11 @@ class AsyncCore:
                 raise GraphNotFoundError(
                     f"no graph or assistant named {settings.graph_name!r} on the Agent Server at {checked}"
                 ) from None
-            assistant = found[0]
+            assistant = list_answer(found, call=search, items_with=("assistant_id",))[0]
         return Deployment(
             graph_name=deployment.graph_name,
             url=deployment.url,
-            assistant_id=assistant["assistant_id"],
+            assistant_id=str(field_of(assistant, "assistant_id", call=lookup)),
             api_key=deployment.api_key,
             via_marketplace=False,
         )

@@ -185,7 +185,14 @@ class AsyncHTTP:
             finally:
                 await response.aclose()
             target = redirect_target(endpoint, spec, response)
-            if target is not None and redirects < MAX_REDIRECTS:
+            if target is not None:
+                if redirects >= MAX_REDIRECTS:
+                    raise APIStatusError(
+                        f"{endpoint.service} redirected {spec.method} {spec.path} more than {MAX_REDIRECTS} "
+                        f"times (last to {target.path})",
+                        status_code=response.status_code,
+                        request_id=response.headers.get("x-request-id"),
+                    )
                 redirects += 1
                 url = target
                 continue

@@ -11,6 +11,7 @@ from typing import Any, Self
 import httpx
 
 from .. import _validation as check
+from .._answers import field_of, object_answer
 from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
@@ -288,10 +289,11 @@ class _SyncLmsystemsClient:
     @operation("health_check")
     def health(self) -> bool:
         """Whether the deployment's Agent Server is up."""
-        answer = self._core.request(build("system.health_check"))
-        return bool(answer and answer.get("ok"))
+        spec = build("system.health_check")
+        return bool(field_of(self._core.request(spec), "ok", call=spec))
 
     @operation("get_server_info")
     def server_info(self) -> dict[str, Any]:
         """Version, feature flags and metadata of the deployment's Agent Server."""
-        return dict(self._core.request(build("system.get_server_info")))
+        spec = build("system.get_server_info")
+        return object_answer(self._core.request(spec), call=spec)

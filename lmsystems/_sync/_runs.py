@@ -8,7 +8,9 @@ from types import EllipsisType
 from typing import Any, cast
 
 from .. import _validation as check
+from .._answers import field_of, list_answer
 from .._exceptions import InputError, RunError, ThreadBusyError
+from .._interrupts import describe_run
 from .._operation import operation
 from .._payloads import NOT_GIVEN, RunOptions
 from .._requests import Endpoint, RequestSpec, build
@@ -32,7 +34,7 @@ def run_output(value: Any, *, run_id: str | None, thread_id: str | None) -> Any:
         error_type = str(error.get("error") or "Error")
         message = str(error.get("message") or error_type)
         raise RunError(
-            f"run {run_id} on thread {thread_id} failed: {error_type}: {message}",
+            f"{describe_run(run_id, thread_id)} failed: {error_type}: {message}",
             error_type=error_type,
             run_id=run_id,
             thread_id=thread_id,
@@ -94,11 +96,9 @@ class SyncRuns:
                 body = run.body(deployment, stateless=False, streaming=True)
                 return endpoint, build("runs.stream_run", thread_id, body_model="RunStreamCreate", body=body)
             body = run.body(deployment, stateless=False, streaming=False)
-            created = core.request(
-                build("runs.create_run", thread_id, body_model="RunCreate", body=body),
-                conflict=ThreadBusyError,
-            )
-            stream.run_id = created["run_id"]
+            create = build("runs.create_run", thread_id, body_model="RunCreate", body=body)
+            created = core.request(create, conflict=ThreadBusyError)
+            stream.run_id = str(field_of(created, "run_id", call=create))
             core.track_run(stream.run_id)
             return endpoint, stream.resume_spec()
 
@@ -139,7 +139,7 @@ class SyncRuns:
                 body=run.body(deployment, stateless=False, streaming=False),
             )
         created = cast(Run, self._core.request(spec, conflict=ThreadBusyError))
-        self._core.track_run(created.get("run_id"))
+        self._core.track_run(str(field_of(created, "run_id", call=spec)))
         return created
 
     @operation("create_run_batch")
@@ -153,7 +153,7 @@ class SyncRuns:
         spec = build("stateless_runs.create_run_batch", body_model="StatelessRunCreate", body=bodies)
         created = cast(list[Run], self._core.request(spec, conflict=ThreadBusyError))
         for item in created:
-            self._core.track_run(item.get("run_id"))
+            self._core.track_run(str(field_of(item, "run_id", call=spec)))
         return created
 
     @operation("wait_run", "wait_stateless_run")
@@ -237,7 +237,8 @@ class SyncRuns:
             # The server cancels a thread's runs by id only: find the active ones.
             runs = self.list(thread_id, limit=100)
             wanted = {"pending", "running"} if status in (None, "all") else {status}
-            ids = [item["run_id"] for item in runs if item["status"] in wanted]
+            listed = list_answer(runs, call=f"GET /threads/{thread_id}/runs", items_with=("run_id", "status"))
+            ids = [item["run_id"] for item in listed if item["status"] in wanted]
             if not ids:
                 return
         body = check.body(thread_id=thread_id, run_ids=ids, status=status if ids is None else None)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from .. import _validation as check
+from .._answers import field_of
 from .._exceptions import InputError
 from .._operation import operation
 from .._requests import build
@@ -111,7 +112,7 @@ class SyncStore:
         )
         spec = build("store.search_store_items", body_model="StoreSearchRequest", body=body)
         answer = self._core.request(spec)
-        return cast(list[StoreItem], answer["items"])
+        return cast(list[StoreItem], field_of(answer, "items", call=spec))
 
     @operation("list_store_namespaces")
     def list_namespaces(
@@ -133,4 +134,4 @@ class SyncStore:
         )
         spec = build("store.list_store_namespaces", body_model="StoreNamespacesRequest", body=body)
         answer = self._core.request(spec)
-        return cast(list[list[str]], answer["namespaces"])
+        return cast(list[list[str]], field_of(answer, "namespaces", call=spec))

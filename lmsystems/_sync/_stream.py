@@ -28,7 +28,7 @@ from .._exceptions import (
     RunError,
     StreamError,
 )
-from .._interrupts import interrupts_in_part
+from .._interrupts import describe_run, interrupts_in_part
 from .._requests import Endpoint, RequestSpec, build
 from .._resume import ResumeTracker
 from .._settings import StreamLimits
@@ -227,7 +227,7 @@ class SyncRunState:
         else:
             error_type, message = "Error", str(value)
         return RunError(
-            f"run {self.run_id} on thread {self.thread_id} failed: {error_type}: {message}",
+            f"{describe_run(self.run_id, self.thread_id)} failed: {error_type}: {message}",
             error_type=error_type,
             run_id=self.run_id,
             thread_id=self.thread_id,

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any, cast
 
 from .. import _validation as check
+from .._answers import field_of, object_answer
+from .._exceptions import APIResponseError
 from .._interrupts import interrupts_in_state
 from .._operation import operation
 from .._requests import Endpoint, RequestSpec, build
@@ -142,7 +144,7 @@ class SyncThreads:
         }
         spec = build("threads.prune_threads", body_model="ThreadPruneRequest", body=body)
         answer = self._core.request(spec)
-        return int(answer["pruned_count"])
+        return int(field_of(answer, "pruned_count", call=spec))
 
     @operation("get_thread_state", "get_thread_state_at_checkpoint", "get_thread_state_for_checkpoint")
     def get_state(
@@ -200,7 +202,7 @@ class SyncThreads:
             "threads.update_thread_state", check.thread_id(thread), body_model="ThreadStateUpdate", body=body
         )
         answer = self._core.request(spec)
-        checkpoint_config = answer.get("checkpoint") or {}
+        checkpoint_config = object_answer(field_of(answer, "checkpoint", call=spec), call=spec)
         return cast(StateUpdateResult, {**answer, "checkpoint_id": checkpoint_config.get("checkpoint_id")})
 
     @operation("search_thread_history", "get_thread_history")
@@ -236,7 +238,14 @@ class SyncThreads:
 
     def get_status(self, thread: Thread | str) -> ThreadStatus:
         """The thread's status: idle, busy, interrupted or error."""
-        return ThreadStatus((self.get(thread))["status"])
+        call = f"GET /threads/{check.thread_id(thread)}"
+        status = field_of(self.get(thread), "status", call=call)
+        try:
+            return ThreadStatus(status)
+        except ValueError:
+            raise APIResponseError(
+                f"{call}: the server answered an unknown thread status {status!r}"
+            ) from None
 
     def get_interrupts(self, thread: Thread | str) -> list[Interrupt]:
         """The interrupts the thread waits on (each with its `id` and `value`); empty when none."""
