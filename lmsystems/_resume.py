@@ -10,11 +10,14 @@ de-duplication lose or repeat events:
   twice: replayed, then again live.
 
 So a reconnect asks for the events after the last id *before* the trailing run of equal ids (`0` when
-there is none), and the tracker drops, on a resumed connection, every block of events that re-sends a
-complete suffix of what was already delivered, ending at the last delivered event (compared by id, event
-name and data). Candidates are held back until they are confirmed or refuted. With unique ids (the
-production runtimes) this is exact; on the in-memory runtime the only ambiguity left is a new event equal
-in id, name and data to the last ones delivered, in the same millisecond, right where a replay ends.
+there is none) and skips, at the start of the new connection, the re-sent events of that trailing run.
+Later on the connection, an event whose id is *older* than the last one delivered can only be a re-sent
+one (true ids never decrease): from there, a block that re-sends a complete suffix of what was delivered,
+ending at the last delivered event (compared by id, event name and data), is dropped; candidates are held
+back until confirmed or refuted. A new event is never dropped. With unique ids (the production runtimes)
+this is exact; on the in-memory runtime, events re-sent within the very millisecond of the last one
+delivered cannot be told from new ones, so if a replay's whole overlap with the live events falls inside
+one millisecond, those events are delivered twice.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ class ResumeTracker:
         self._last_id: str | None = None
         self._anchor: str | None = None  # the last delivered id different from _last_id
         self._resumed = False
+        self._skip: deque[Key] = deque()  # the trailing run a resumed connection sends again first
         self._held: list[ServerSentEvent] = []
         self._candidates: list[_Candidate] = []
 
@@ -62,13 +66,26 @@ class ResumeTracker:
         self._resumed = True
         self._held.clear()  # never delivered: the replay sends them again
         self._candidates.clear()
+        trailing: deque[Key] = deque()
+        for key in reversed(self._keys):
+            if key[0] != self._last_id or self._last_id is None:
+                break
+            trailing.appendleft(key)
+        self._skip = trailing
         return self._anchor or self._start_after or "0"
 
     def feed(self, event: ServerSentEvent) -> list[ServerSentEvent]:
         """The events to deliver now, in order, given one more event of the current connection."""
-        if not self._resumed or event.id is None:
+        if event.id is None:
             return self._deliver_all([*self._release_all(), event])
-        return self._match(event)
+        if self._skip:
+            if _key(event) == self._skip[0]:
+                self._skip.popleft()
+                return []
+            self._skip.clear()  # the server did not re-send the trailing run: nothing more to skip
+        if self._held or (self._resumed and _older(event.id, self._last_id)):
+            return self._match(event)
+        return self._deliver_all([event])
 
     def end_of_stream(self) -> list[ServerSentEvent]:
         """At a clean end, deliver what is held: a re-sent block is always sent whole, so it was new."""
@@ -81,7 +98,7 @@ class ResumeTracker:
             for c in self._candidates
             if self._key_at(c.start + c.matched) == key
         ]
-        if not self._held:
+        if not self._held and _older(event.id, self._last_id):
             survivors = [_Candidate(start, 1) for start in self._positions(key)]
         end = self.delivered
         if any(c.start + c.matched == end for c in survivors):
@@ -132,6 +149,22 @@ class ResumeTracker:
                 self._anchor = self._last_id
                 self._last_id = event.id
         return events
+
+
+def _order(event_id: str) -> tuple[int, int] | None:
+    """`ms-seq` as numbers (string order would put `5-10` before `5-9`); None for another format."""
+    ms, _, seq = event_id.partition("-")
+    if ms.isdigit() and (seq.isdigit() or not seq):
+        return int(ms), int(seq or 0)
+    return None
+
+
+def _older(event_id: str | None, last_id: str | None) -> bool:
+    """Whether event_id is strictly older than last_id (False when either cannot be ordered)."""
+    if event_id is None or last_id is None:
+        return False
+    this, last = _order(event_id), _order(last_id)
+    return this is not None and last is not None and this < last
 
 
 def _key(event: ServerSentEvent) -> Key:

@@ -321,6 +321,10 @@ def _bad_deployment(canaries: Canaries) -> dict[str, Any]:
             b'event: values\ndata: {"ok": true}\n\n',
             headers={"Location": "/threads/t2/runs/r3/stream"},
         ),
+        # After a clean close, a resumable stream asks whether the run is over, and reads a finished
+        # run once more from its last event before it ends (see lmsystems/_async/_stream.py).
+        "GET /threads/t2/runs/r3": json_reply(200, {"run_id": "r3", "thread_id": "t2", "status": "success"}),
+        "GET /threads/t2/runs/r3/stream": sse_reply(),
     }
 
 

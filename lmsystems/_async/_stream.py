@@ -18,6 +18,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
+import httpx
+
 from .. import _retry
 from .._exceptions import (
     APIConnectionError,
@@ -99,13 +101,17 @@ class AsyncRunState:
         """The stream's parts, reconnecting as needed."""
         limits = self._limits
         started = time.monotonic()
+        deadline = None if limits.deadline is None else started + limits.deadline
         endpoint, spec = await self._opener(self)
         self._endpoint = endpoint
         failures = 0
         first = True
+        final_replay = False  # this connection re-reads a run known to be over: its close is the end
         while True:
             try:
-                async with self._http.stream(endpoint, spec, conflict=self._conflict) as response:
+                async with self._http.stream(
+                    endpoint, spec, conflict=self._conflict, timeout=self._timeout_until(deadline)
+                ) as response:
                     if first:
                         first = False
                         self._note_location(response.headers.get("location"))
@@ -117,7 +123,7 @@ class AsyncRunState:
                         response,
                         max_event_bytes=limits.max_event_bytes,
                         idle_timeout=limits.idle_timeout,
-                        deadline=None if limits.deadline is None else started + limits.deadline,
+                        deadline=deadline,
                     )
                     tracker = self._tracker
                     async for event in events:
@@ -126,12 +132,24 @@ class AsyncRunState:
                             self.events_delivered += 1
                             failures = 0
                             yield part
-                if not self.can_resume or not await self._run_unfinished():
+                # A clean close. Only the run's end may end the stream: a proxy may close early, and
+                # the run may end between the close and our look at it, so a finished run is read once
+                # more from the last event delivered before the stream is declared done.
+                if not self.can_resume or final_replay:
                     for ready in self._tracker.end_of_stream() if self._tracker is not None else ():
                         self.events_delivered += 1
                         yield self._part(ready.event, ready.data, ready.id)
                     return
-                reason = "the stream closed while the run was still going"
+                status = await self._run_status()
+                if status is not None and status not in UNFINISHED_RUN_STATUSES:
+                    final_replay = True
+                    spec = self.resume_spec()
+                    continue
+                reason = (
+                    "the stream closed while the run was still going"
+                    if status is not None
+                    else "the stream closed and the run's status could not be read"
+                )
             except (APIConnectionError, StreamError) as error:
                 if isinstance(error, APITimeoutError) and error.final:
                     raise
@@ -146,7 +164,7 @@ class AsyncRunState:
                     events_delivered=self.events_delivered,
                 )
             delay = _retry.backoff(failures - 1)
-            if limits.deadline is not None and time.monotonic() + delay - started > limits.deadline:
+            if deadline is not None and time.monotonic() + delay > deadline:
                 raise APITimeoutError(
                     f"the stream of run {self.run_id} passed its deadline of {limits.deadline} s "
                     f"({self.events_delivered} events delivered)",
@@ -156,6 +174,22 @@ class AsyncRunState:
             await sleep(delay)
             self.reconnects += 1
             spec = self.resume_spec()
+
+    def _timeout_until(self, deadline: float | None) -> httpx.Timeout | None:
+        """The transport's timeouts, with reads cut to what is left before the stream's deadline."""
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise APITimeoutError(
+                f"the stream of run {self.run_id} passed its deadline of {self._limits.deadline} s "
+                f"({self.events_delivered} events delivered)",
+                final=True,
+            )
+        base = self._http.timeout
+        return httpx.Timeout(
+            connect=base.connect, read=min(base.read or left, left), write=base.write, pool=base.pool
+        )
 
     def resume_spec(self, *, cancel_on_disconnect: bool | None = None) -> RequestSpec:
         """The request that (re)joins this run's stream after the last event delivered (all, if none)."""
@@ -170,15 +204,16 @@ class AsyncRunState:
             cancel_on_disconnect=cancel_on_disconnect,
         )
 
-    async def _run_unfinished(self) -> bool:
-        """After a clean close: is the run still pending or running (so the close was not its end)?"""
+    async def _run_status(self) -> str | None:
+        """After a clean close: the run's status, or None when it could not be read."""
         assert self._endpoint is not None and self.thread_id is not None and self.run_id is not None
         try:
             run = await self._http.request(self._endpoint, build("runs.get_run", self.thread_id, self.run_id))
         except LmsystemsError as error:
             logger.info("could not check run %s after its stream closed: %s", self.run_id, error)
-            return False
-        return isinstance(run, dict) and run.get("status") in UNFINISHED_RUN_STATUSES
+            return None
+        status = run.get("status") if isinstance(run, dict) else None
+        return status if isinstance(status, str) else None
 
     def _broken(self, error: LmsystemsError) -> LmsystemsError:
         """The error to raise for a stream that cannot be repaired, saying how far it got."""
