@@ -45,8 +45,8 @@ def check_generated(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """ruff over the hand-written code (generated/ is formatted by the generator itself)."""
     session.install(*LINT_PINS)
-    session.run("ruff", "check", "lmsystems", "tests", "scripts", "noxfile.py")
-    session.run("ruff", "format", "--check", "lmsystems", "tests", "scripts", "noxfile.py")
+    session.run("ruff", "check", "lmsystems", "tests", "scripts", "bench", "noxfile.py")
+    session.run("ruff", "format", "--check", "lmsystems", "tests", "scripts", "bench", "noxfile.py")
 
 
 @nox.session(python=PYTHON)
@@ -79,3 +79,13 @@ def demo(session: nox.Session) -> None:
     """The demo: a local Agent Server and marketplace, and the documented flow through the SDK."""
     session.install("-e", ".[test]")
     session.run("python", "scripts/demo.py")
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ours vs langgraph-sdk vs raw httpx (synthetic SSE server + the real Agent Server).
+
+    `nox -s bench -- --quick` for a short run; results go to bench-results/ (results.md, results.json).
+    """
+    session.install("-e", ".[test]", "langgraph-sdk==0.4.14")
+    session.run("python", "bench/run.py", *session.posargs)
