@@ -94,5 +94,5 @@ def secret_filter() -> SecretFilter:
 
 
 def redact(value: Any) -> str:
-    """`str(value)` with secrets masked (for messages built from foreign text)."""
-    return secret_filter().redact(str(value))
+    """`str(value)` with secrets masked (for messages built from foreign text); installs nothing."""
+    return _FILTER.redact(str(value))
