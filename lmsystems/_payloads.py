@@ -6,7 +6,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lmsystems_generated import agent_server_types as types
+
 from . import _validation as check
+from ._choices import choices
 from ._exceptions import InputError
 from ._types import Deployment
 
@@ -89,14 +92,24 @@ class RunOptions:
             stream_resumable=check.flag(stream_resumable, argument="stream_resumable"),
             metadata=check.mapping(metadata, argument="metadata"),
             assistant_id=check.identifier(assistant_id, argument="assistant_id") if assistant_id else None,
-            if_not_exists=check.choice(if_not_exists, argument="if_not_exists", choices=("create", "reject")),
-            on_disconnect=check.choice(
-                on_disconnect, argument="on_disconnect", choices=("cancel", "continue")
+            if_not_exists=check.choice(
+                if_not_exists, argument="if_not_exists", choices=choices(types.RunCreate, "if_not_exists")
             ),
-            on_completion=check.choice(on_completion, argument="on_completion", choices=("delete", "keep")),
+            on_disconnect=check.choice(
+                on_disconnect,
+                argument="on_disconnect",
+                choices=choices(types.RunStreamCreate, "on_disconnect"),
+            ),
+            on_completion=check.choice(
+                on_completion,
+                argument="on_completion",
+                choices=choices(types.StatelessRunCreate, "on_completion"),
+            ),
             webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
             after_seconds=check.seconds(after_seconds, argument="after_seconds"),
-            durability=check.choice(durability, argument="durability", choices=("sync", "async", "exit")),
+            durability=check.choice(
+                durability, argument="durability", choices=choices(types.RunCreateFields, "durability")
+            ),
         )
 
     def check_stateless(self) -> RunOptions:

@@ -6,7 +6,10 @@ import datetime
 from collections.abc import Sequence
 from typing import Any, cast
 
+from lmsystems_generated import agent_server_types as types
+
 from .. import _validation as check
+from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
 from .._payloads import merged_config
@@ -14,26 +17,11 @@ from .._requests import RequestSpec, build
 from .._types import Cron, Thread
 from ._core import AsyncCore
 
-ON_RUN_COMPLETED = ("delete", "keep")
-DURABILITIES = ("sync", "async", "exit")
-SORT_BY = ("cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at")
-SORT_ORDERS = ("asc", "desc")
-SELECTABLE = (
-    "cron_id",
-    "assistant_id",
-    "thread_id",
-    "on_run_completed",
-    "end_time",
-    "schedule",
-    "timezone",
-    "created_at",
-    "updated_at",
-    "user_id",
-    "payload",
-    "next_run_date",
-    "metadata",
-    "enabled",
-)
+ON_RUN_COMPLETED = choices(types.CronCreate, "on_run_completed")
+DURABILITIES = choices(types.CronFields, "durability")
+SORT_BY = choices(types.CronSearchRequest, "sort_by")
+SORT_ORDERS = choices(types.CronSearchRequest, "sort_order")
+SELECTABLE = choices(types.CronSearchRequest, "select")
 
 
 def _end_time(value: object) -> str | None:

@@ -6,28 +6,20 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+from lmsystems_generated import agent_server_types as types
+
 from .. import _validation as check
+from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
 from .._requests import RequestSpec, build
 from .._types import Assistant, GraphSchemas
 from ._core import SyncCore
 
-IF_EXISTS = ("raise", "do_nothing")
-SORT_BY = ("assistant_id", "created_at", "updated_at", "name", "graph_id")
-SORT_ORDERS = ("asc", "desc")
-SELECTABLE = (
-    "assistant_id",
-    "graph_id",
-    "name",
-    "description",
-    "config",
-    "context",
-    "created_at",
-    "updated_at",
-    "metadata",
-    "version",
-)
+IF_EXISTS = choices(types.AssistantCreate, "if_exists")
+SORT_BY = choices(types.AssistantSearchRequest, "sort_by")
+SORT_ORDERS = choices(types.AssistantSearchRequest, "sort_order")
+SELECTABLE = choices(types.AssistantSearchRequest, "select")
 
 
 def _text(value: object, *, argument: str) -> str | None:
