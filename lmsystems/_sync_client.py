@@ -13,6 +13,9 @@ class SyncLmsystemsClient(_SyncLmsystemsClient):
     `client = SyncLmsystemsClient(graph_name=..., api_key=...)` resolves the graph through the LMSystems
     marketplace at once. `api_key` falls back to `LMSYSTEMS_API_KEY`, `base_url` to `LMSYSTEMS_BASE_URL`;
     `deployment_url=` talks to an Agent Server directly. Use it as `with` (or call `close()`).
+
+    It takes the arguments of [`LmsystemsClient`][lmsystems.LmsystemsClient], with an
+    `httpx.BaseTransport` as `transport`.
     """
 
     def _created(self) -> None:

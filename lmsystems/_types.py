@@ -75,7 +75,7 @@ class MultitaskStrategy(enum.StrEnum):
 
     REJECT: refuse with a `ThreadBusyError`. ROLLBACK: cancel the current run and delete what it wrote,
     then start. INTERRUPT: stop the current run where it is, keeping what it wrote, then start (it does not
-    pause for a human: see the README). ENQUEUE: start after the current run.
+    pause for a human: `interrupt()` inside the graph does that). ENQUEUE: start after the current run.
     """
 
     REJECT = "reject"

@@ -35,14 +35,29 @@ class LmsystemsClient:
     `LMSYSTEMS_BASE_URL`. With `deployment_url=` (and an optional `deployment_key=`) it talks to an Agent
     Server directly, e.g. `langgraph dev`; `graph_name` is then a graph id or an assistant id there.
 
-    `timeout` (seconds or an httpx.Timeout) and `max_retries` govern requests; retries are only for
-    requests that are safe to repeat. Streams reconnect without losing events up to `max_reconnects`
-    times in a row; `stream_idle_timeout` bounds the wait for the next event (heartbeats do not count),
-    `stream_deadline` a whole stream; `max_event_bytes` the size of one event. Plain http is refused
-    for non-local deployments unless `allow_insecure_http=True`.
+    Retries are only for requests that are safe to repeat. Streams reconnect without losing events, up to
+    `max_reconnects` times in a row; heartbeats do not count as events for `stream_idle_timeout`. Plain
+    http is refused for deployments not on this machine unless `allow_insecure_http=True`.
 
     Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
     Agent Server API. Use it as `async with` (or call `aclose()`) to release its connections.
+
+    Args:
+        graph_name: The graph to run: its marketplace name or, with `deployment_url`, a graph id or an
+            assistant id on that server.
+        api_key: Your LMSystems API key; defaults to `LMSYSTEMS_API_KEY`. Not needed with `deployment_url`.
+        base_url: The marketplace API; defaults to `LMSYSTEMS_BASE_URL`, then the public API.
+        deployment_url: An Agent Server to talk to directly, without the marketplace.
+        deployment_key: That server's key, sent as `x-api-key` (None when it needs none).
+        timeout: Seconds, or an `httpx.Timeout`; by default connect 10 s, read 60 s, write 30 s, pool 30 s.
+        max_retries: How often a request that is safe to repeat is retried (default 2; 0: never).
+        stream_idle_timeout: The longest wait for a stream's next event, in seconds (default 300; None:
+            no limit).
+        stream_deadline: The longest a whole stream may take, reconnects included (default None: no limit).
+        max_reconnects: Consecutive failed reconnects before a dropped stream is given up (default 5).
+        max_event_bytes: The largest event a stream accepts, in bytes (default 16 MiB).
+        allow_insecure_http: Allow plain `http://` to a deployment that is not on this machine.
+        transport: An httpx transport to send requests through instead of the network (for tests).
     """
 
     def __init__(

@@ -67,7 +67,7 @@ class AsyncRuns:
         an event (see AsyncRunStream). With `is_background=True` the run is created in the background and
         its stream joined from its first event: leaving the loop early leaves the run running on the
         server. `idle_timeout`, `deadline` and `max_reconnects` override the client's stream limits.
-        Other options: see `LmsystemsClient.stream_run`.
+        The other options are those of the client's `stream_run`.
         """
         thread_id = check.thread_id(thread) if thread is not None else None
         if thread_id is not None:
