@@ -1,7 +1,8 @@
 """Every project task is a nox session.
 
 `nox -s tests` is the one command CI runs: it runs the test suite (against a real Agent Server it starts on a
-free port) and then, as notified sessions, the contract check, the generated-code drift gate, lint and mypy.
+free port) and then, as notified sessions, the contract check, the generated-code drift gate, lint, mypy and
+the documentation build.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ GENERATOR_PINS = [
 ]
 LINT_PINS = ["ruff==0.17.6"]
 TYPECHECK_PINS = ["mypy==2.4.1"]
+# The documentation site, pinned exactly (what mkdocstrings renders depends on griffe's version too).
+DOCS_PINS = [
+    "mkdocs==1.6.1",
+    "mkdocs-material==9.8.1",
+    "mkdocstrings==1.0.8",
+    "mkdocstrings-python==2.0.11",
+    "mkdocs-autorefs==1.4.5",
+    "griffelib==2.4.1",
+    "pymdown-extensions==13.1",
+    "markdown==3.11.3",
+    "ruff==0.17.6",  # mkdocstrings formats the signatures with it
+]
 
 
 @nox.session(python=PYTHON)
@@ -65,13 +78,25 @@ def contract(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """The whole suite against the real Agent Server, then contract, drift gate, lint and typecheck."""
+    """The whole suite against the real Agent Server, then contract, drift gate, lint, typecheck and docs."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
     session.notify("contract")
     session.notify("check_generated")
     session.notify("lint")
     session.notify("typecheck")
+    session.notify("docs")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site (docs/, mkdocs.yml) with the API reference from the docstrings, into site/.
+
+    `mkdocs build --strict`: any warning (a broken link or cross-reference, a docstring griffe cannot
+    read) fails. The build reads the source statically and fetches nothing from the network.
+    """
+    session.install(*DOCS_PINS)
+    session.run("mkdocs", "build", "--strict", "--clean", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python=PYTHON)
