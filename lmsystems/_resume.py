@@ -74,6 +74,23 @@ class ResumeTracker:
         self._skip = trailing
         return self._anchor or self._start_after or "0"
 
+    def resume_after_last(self) -> str | None:
+        """The `Last-Event-ID` of a rejoin that must not replay anything: the last id (or the start).
+
+        For a stream whose replay sends nothing again live (the server's thread join): events after the
+        last id are new, and nothing is skipped.
+        """
+        self._resumed = True
+        self._held.clear()
+        self._candidates.clear()
+        self._skip = deque()
+        return self._last_id or self._start_after
+
+    def start_after_if_unset(self, event_id: str) -> None:
+        """Where a stream that has delivered nothing resumes, unless it was given one."""
+        if self._start_after is None:
+            self._start_after = event_id
+
     def feed(self, event: ServerSentEvent) -> list[ServerSentEvent]:
         """The events to deliver now, in order, given one more event of the current connection."""
         if event.id is None:

@@ -258,7 +258,12 @@ class AsyncThreads:
         last_event_id: str | None = None,
         stream_modes: Sequence[str] | None = None,
     ) -> AsyncRunStream:
-        """Follow everything that happens on the thread, across runs, as a stream of parts."""
+        """Follow everything that happens on the thread, across runs, as a stream of parts.
+
+        `stream_modes`: run_modes (the default: every event of every run), lifecycle, state_update.
+        With `last_event_id`, it starts after that event. A dropped connection is repaired run by run
+        (see AsyncRunStream); the stream ends only when the server ends it or you leave it.
+        """
         thread_id = check.thread_id(thread)
         modes = ",".join(stream_modes) if stream_modes else None
 
@@ -269,5 +274,12 @@ class AsyncThreads:
             return await self._core.endpoint(), spec
 
         return AsyncRunStream(
-            self._core.http, opener, thread_id=thread_id, limits=self._core.settings.stream_limits
+            self._core.http,
+            opener,
+            thread_id=thread_id,
+            limits=self._core.settings.stream_limits,
+            resumable=True,
+            stream_modes=list(stream_modes) if stream_modes else None,
+            start_after=last_event_id,
+            follows_thread=True,
         )

@@ -8,6 +8,13 @@ running is repaired: the stream reconnects to the run's own stream with `Last-Ev
 id was seen yet, which replays from the start), with backoff, keeping the same stream modes, and delivers
 every event exactly once, in order. It gives up after `max_reconnects` consecutive failures with a
 StreamError that says how many events were delivered.
+
+A thread's stream (`threads.join_stream`) follows every run of the thread. The server's thread join
+replays stored events and only then subscribes to the runs' live events, so a plain rejoin would lose what
+a run produced in between. A broken thread stream is therefore repaired run by run: each run that may have
+produced events since the last one delivered is rejoined on its own stream (which subscribes before it
+replays), in the order the runs were created, and once those are read the thread's stream is rejoined
+after the last event delivered.
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -34,6 +44,7 @@ from .._interrupts import describe_run, interrupts_in_part
 from .._requests import Endpoint, RequestSpec, build
 from .._resume import ResumeTracker
 from .._settings import StreamLimits
+from .._sse import ServerSentEvent
 from .._types import Interrupt, StreamPart
 from ._http import SyncHTTP
 from ._io import sleep
@@ -46,6 +57,10 @@ Opener = Callable[["SyncRunState"], tuple[Endpoint, RequestSpec]]
 StartHook = Callable[["SyncRunState"], None]
 
 UNFINISHED_RUN_STATUSES = frozenset({"pending", "running"})
+#: How many of a thread's runs a thread stream repair looks at (the newest ones).
+THREAD_REPAIR_RUNS = 100
+#: Slack, in milliseconds, when telling from timestamps whether a run may have events after an event id.
+CLOCK_SLACK_MS = 2_000
 
 
 class SyncRunState:
@@ -67,6 +82,7 @@ class SyncRunState:
         stream_modes: list[str] | None = None,
         limits: StreamLimits | None = None,
         start_after: str | None = None,
+        follows_thread: bool = False,
     ) -> None:
         self._http = http
         self._opener = opener
@@ -82,6 +98,13 @@ class SyncRunState:
         self.events_delivered = 0
         self.reconnects = 0
         self.interrupts: list[Interrupt] = []
+        # A thread stream's repair: the runs still to rejoin (None: then the thread itself), the run
+        # whose stream is being read now (None: the thread's own stream), and when the join started.
+        self._follows_thread = follows_thread
+        self._repairs: deque[str | None] = deque()
+        self._repair_run: str | None = None
+        self._joined_at_ms: int | None = None
+        self._ended_runs: set[str] = set()  # runs whose end a repair announced: skip the server's notice
 
     @property
     def last_event_id(self) -> str | None:
@@ -96,7 +119,9 @@ class SyncRunState:
     @property
     def can_resume(self) -> bool:
         """Whether a broken connection can be repaired (a resumable run on a thread, its id known)."""
-        return self._resumable and self.thread_id is not None and self.run_id is not None
+        if not self._resumable or self.thread_id is None:
+            return False
+        return self._follows_thread or self.run_id is not None
 
     def parts(self) -> Iterator[StreamPart]:
         """The stream's parts, reconnecting as needed."""
@@ -116,6 +141,7 @@ class SyncRunState:
                     if first:
                         first = False
                         self._note_location(response.headers.get("location"))
+                        self._note_date(response.headers.get("date"))
                         if self._on_started is not None:
                             self._on_started(self)
                     events = self._http.events(
@@ -129,6 +155,8 @@ class SyncRunState:
                     tracker = self._tracker
                     for event in events:
                         for ready in tracker.feed(event) if tracker is not None else (event,):
+                            if self._ended_runs and self._announced(ready):
+                                continue
                             part = self._part(ready.event, ready.data, ready.id)
                             self.events_delivered += 1
                             failures = 0
@@ -136,13 +164,18 @@ class SyncRunState:
                 # A clean close. Only the run's end may end the stream: a proxy may close early, and
                 # the run may end between the close and our look at it, so a finished run is read once
                 # more from the last event delivered before the stream is declared done.
-                if not self.can_resume or final_replay:
+                thread_ended = self._follows_thread and self._repair_run is None and not self._repairs
+                if not self.can_resume or final_replay or thread_ended:
                     for ready in self._tracker.end_of_stream() if self._tracker is not None else ():
                         self.events_delivered += 1
                         yield self._part(ready.event, ready.data, ready.id)
                     return
-                status = self._run_status()
+                status = self._run_status(self._repair_run or self.run_id)
                 if status is not None and status not in UNFINISHED_RUN_STATUSES:
+                    if self._follows_thread:  # that run is read: on to the next step of the repair
+                        yield self._run_ended(self._repair_run)
+                        spec = self._next_repair()
+                        continue
                     final_replay = True
                     spec = self.resume_spec()
                     continue
@@ -174,7 +207,11 @@ class SyncRunState:
             logger.info("resuming the stream of run %s in %.2fs after: %s", self.run_id, delay, reason)
             sleep(delay)
             self.reconnects += 1
-            spec = self.resume_spec()
+            if self._follows_thread:
+                self._repairs = self._plan_thread_repair()
+                spec = self._next_repair()
+            else:
+                spec = self.resume_spec()
 
     def _timeout_until(self, deadline: float | None) -> httpx.Timeout | None:
         """The transport's timeouts, with reads cut to what is left before the stream's deadline."""
@@ -205,13 +242,103 @@ class SyncRunState:
             cancel_on_disconnect=cancel_on_disconnect,
         )
 
-    def _run_status(self) -> str | None:
-        """After a clean close: the run's status, or None when it could not be read."""
-        assert self._endpoint is not None and self.thread_id is not None and self.run_id is not None
+    def _next_repair(self) -> RequestSpec:
+        """The next request of a thread stream's repair: a run's own stream, or at last the thread's."""
+        assert self.thread_id is not None and self._tracker is not None
+        self._repair_run = self._repairs.popleft() if self._repairs else None
+        if self._repair_run is not None:
+            return build(
+                "runs.join_run_stream",
+                self.thread_id,
+                self._repair_run,
+                last_event_id=self._tracker.resume_from(),
+            )
+        modes = self._stream_modes
+        return build(
+            "threads.join_thread_stream",
+            self.thread_id,
+            last_event_id=self._tracker.resume_after_last(),
+            stream_modes=",".join(modes) if modes else None,
+        )
+
+    def _plan_thread_repair(self) -> deque[str | None]:
+        """The runs that may have produced events since the last one delivered, oldest first, then None.
+
+        A run qualifies when it is still pending or running, or was last updated after (about) the last
+        event delivered. Thread streams without run events (only `lifecycle` or `state_update`) and a
+        failure to list the runs go straight back to the thread's stream.
+        """
+        assert self._endpoint is not None and self.thread_id is not None and self._tracker is not None
+        plan: deque[str | None] = deque([None])
+        if self._stream_modes and "run_modes" not in self._stream_modes:
+            return plan
         try:
-            run = self._http.request(self._endpoint, build("runs.get_run", self.thread_id, self.run_id))
+            runs = self._http.request(
+                self._endpoint, build("runs.list_runs", self.thread_id, limit=THREAD_REPAIR_RUNS)
+            )
         except LmsystemsError as error:
-            logger.info("could not check run %s after its stream closed: %s", self.run_id, error)
+            logger.warning(
+                "could not list the runs of thread %s to repair its stream: %s", self.thread_id, error
+            )
+            return plan
+        since = _event_ms(self._tracker.last_event_id) or self._joined_at_ms
+        chosen: list[tuple[str, str]] = []
+        for run in runs if isinstance(runs, list) else ():
+            if not isinstance(run, dict) or not isinstance(run.get("run_id"), str):
+                continue
+            updated = _iso_ms(run.get("updated_at"))
+            if (
+                run.get("status") in UNFINISHED_RUN_STATUSES
+                or since is None
+                or updated is None
+                or updated >= since - CLOCK_SLACK_MS
+            ):
+                chosen.append((str(run.get("created_at") or ""), run["run_id"]))
+        plan.extendleft(run_id for _, run_id in sorted(chosen, reverse=True))
+        return plan
+
+    def _run_ended(self, run_id: str | None) -> StreamPart:
+        """The thread stream's notice that a run ended, which a run's own stream does not send.
+
+        It carries the id of the run's last event (the server's own notice has the same or a later id);
+        the server's notice, if a later replay sends it, is skipped.
+        """
+        assert run_id is not None
+        self._ended_runs.add(run_id)
+        self.events_delivered += 1
+        return StreamPart("metadata", {"status": "run_done", "run_id": run_id}, self.last_event_id)
+
+    def _announced(self, event: ServerSentEvent) -> bool:
+        """Whether `event` is the server's end notice of a run whose end a repair already announced."""
+        if event.event != "metadata" or '"run_done"' not in event.data:
+            return False
+        try:
+            value = json.loads(event.data)
+        except ValueError:
+            return False
+        return (
+            isinstance(value, dict)
+            and value.get("status") == "run_done"
+            and value.get("run_id") in self._ended_runs
+        )
+
+    def _note_date(self, date: str | None) -> None:
+        """A thread stream follows the thread from when it joined: its Date header (the server's clock)."""
+        if not self._follows_thread or not date or self._tracker is None:
+            return
+        try:
+            self._joined_at_ms = int(parsedate_to_datetime(date).timestamp() * 1000)
+        except (TypeError, ValueError):
+            return
+        self._tracker.start_after_if_unset(f"{self._joined_at_ms - CLOCK_SLACK_MS}-0")
+
+    def _run_status(self, run_id: str | None) -> str | None:
+        """After a clean close: the run's status, or None when it could not be read."""
+        assert self._endpoint is not None and self.thread_id is not None and run_id is not None
+        try:
+            run = self._http.request(self._endpoint, build("runs.get_run", self.thread_id, run_id))
+        except LmsystemsError as error:
+            logger.info("could not check run %s after its stream closed: %s", run_id, error)
             return None
         status = run.get("status") if isinstance(run, dict) else None
         return status if isinstance(status, str) else None
@@ -341,3 +468,19 @@ class SyncRunStream:
     def collect(self) -> list[StreamPart]:
         """Read the whole stream into a list."""
         return [part for part in self]
+
+
+def _event_ms(event_id: str | None) -> int | None:
+    """The millisecond timestamp of an `ms-seq` event id (None for another format)."""
+    ms = (event_id or "").partition("-")[0]
+    return int(ms) if ms.isdigit() else None
+
+
+def _iso_ms(value: Any) -> int | None:
+    """An ISO 8601 timestamp as milliseconds since the epoch (None when it is not one)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return int(datetime.fromisoformat(value).timestamp() * 1000)
+    except ValueError:
+        return None
