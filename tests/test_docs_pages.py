@@ -176,6 +176,8 @@ def resolve(name: str, namespace: dict[str, Any]) -> Any:
     head, *rest = name.split(".")
     if head in namespace:
         value = namespace[head]
+    elif head in namespace.get("__all__", ()):
+        value = getattr(namespace["__module__"], head)  # a public name, imported only when named
     elif hasattr(builtins, head):
         value = getattr(builtins, head)
     else:
@@ -195,7 +197,7 @@ def ours() -> Iterator[dict[str, Any]]:
     sync_client = lmsystems.SyncLmsystemsClient(
         graph_name="agent", deployment_url="http://127.0.0.1:9", transport=httpx.MockTransport(assistant)
     )
-    namespace: dict[str, Any] = {name: getattr(lmsystems, name) for name in lmsystems.__all__}
+    namespace: dict[str, Any] = {"__module__": lmsystems, "__all__": lmsystems.__all__}
     namespace.update(client=client, sync_client=sync_client, lmsystems=lmsystems, httpx=httpx)
     try:
         yield namespace
