@@ -1,0 +1,186 @@
+"""`lmsystems dev`: the local stack (a real Agent Server and a marketplace emulator) until Ctrl-C/SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
+import typer
+
+from .._dev.agent_server import AgentServerError
+from .._exceptions import InputError
+from ._exit import EXIT_CODES_HELP
+from ._output import Output
+
+DEFAULT_DEPLOYMENT_KEY_ENV = "LMSYSTEMS_DEPLOYMENT_KEY"
+
+DEV_HELP = "\n\n".join(
+    [
+        "Run your graphs locally, behind a local marketplace, until Ctrl-C or SIGTERM.",
+        "Starts a real Agent Server (`langgraph dev`, in-memory) for --config on a free port, and a "
+        "marketplace emulator in which every graph id of the config (and each --graph-name) is a purchased "
+        "graph. Prints on stdout the LMSYSTEMS_BASE_URL=... and LMSYSTEMS_API_KEY=... lines to use (the key "
+        "is new each session): with them, the code you run in production runs locally unchanged. Everything "
+        "else goes to stderr.",
+        "The Agent Server gets a deployment key of its own in the variable --deployment-key-env, for a "
+        "custom auth handler of your graphs to check. Needs the `dev` extra: pip install 'lmsystems[dev]'.",
+        EXIT_CODES_HELP,
+    ]
+)
+
+
+class _Stopped(BaseException):
+    """Raised by the SIGINT/SIGTERM handler: leave whatever is running and stop the stack."""
+
+
+def dev_command(
+    config: Annotated[
+        Path, typer.Option("--config", "-c", help="The langgraph.json that names your graphs.")
+    ] = Path("langgraph.json"),
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port",
+            min=1,
+            max=65535,
+            help="The Agent Server's port (default: a free one).",
+            show_default=False,
+        ),
+    ] = None,
+    marketplace_port: Annotated[
+        int | None,
+        typer.Option(
+            "--marketplace-port",
+            min=1,
+            max=65535,
+            help="The marketplace's port (default: a free one).",
+            show_default=False,
+        ),
+    ] = None,
+    graph_name: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--graph-name",
+            metavar="NAME=GRAPH_ID",
+            help="Also list GRAPH_ID in the marketplace as NAME, e.g. the name it has in production "
+            "(repeatable).",
+            show_default=False,
+        ),
+    ] = None,
+    deployment_key_env: Annotated[
+        str,
+        typer.Option(
+            "--deployment-key-env",
+            metavar="VAR",
+            help="The environment variable in which the Agent Server gets its deployment key.",
+        ),
+    ] = DEFAULT_DEPLOYMENT_KEY_ENV,
+    ready_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--ready-file",
+            help="Once ready, write KEY=VALUE lines to this file (mode 600): the two above, and the "
+            "Agent Server's own URL and key (LMSYSTEMS_DEV_AGENT_SERVER_URL, LMSYSTEMS_DEV_DEPLOYMENT_KEY). "
+            "Removed on exit.",
+            show_default=False,
+        ),
+    ] = None,
+    log_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--log-file",
+            help="Keep the Agent Server's log here (default: a temporary file).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    names = _parse_names(graph_name or [])
+    from .._dev.stack import start_dev_stack  # imports starlette and uvicorn (MissingExtraError without them)
+
+    out = Output()
+    temporary_log = log_file is None
+    log_path = log_file or Path(tempfile.mkstemp(prefix="lmsystems-dev-", suffix=".log")[1])
+    wrote_ready_file = False
+    with _stop_on_signals():
+        try:
+            out.note(f"starting the Agent Server (langgraph dev) for {config} ...")
+            stack = start_dev_stack(
+                config,
+                port=port,
+                marketplace_port=marketplace_port,
+                names=names,
+                deployment_key_env=deployment_key_env,
+                log_path=log_path,
+            )
+            try:
+                server = stack.agent_server
+                out.note("the local stack is ready", style="bold green")
+                out.note(f"  Agent Server  {server.url}  (pid {server.pid}; log: {log_path})", style="")
+                out.note(f"  marketplace   {stack.base_url}", style="")
+                out.note(f"  graphs        {', '.join(stack.graph_names)}", style="")
+                out.note("point the SDK and the CLI at it with (the key is new each session):")
+                for name, value in stack.env().items():
+                    typer.echo(f"{name}={value}")
+                if ready_file is not None:
+                    _write_private(ready_file, stack.env(with_deployment=True))
+                    wrote_ready_file = True
+                out.note("press Ctrl-C to stop")
+                code = server.process.wait()
+                raise AgentServerError(
+                    f"the Agent Server exited on its own (code {code}).\n"
+                    f"Last lines of {log_path}:\n{server.log_tail()}"
+                )
+            finally:
+                stack.stop()
+        except _Stopped:
+            out.note("stopped the local stack")
+            if temporary_log:
+                log_path.unlink(missing_ok=True)
+        finally:
+            if wrote_ready_file and ready_file is not None:
+                ready_file.unlink(missing_ok=True)
+
+
+def _parse_names(values: list[str]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for value in values:
+        name, sep, graph_id = value.partition("=")
+        if not sep or not name.strip() or not graph_id.strip():
+            raise InputError(f"--graph-name must look like NAME=GRAPH_ID, not {value!r}")
+        names[name.strip()] = graph_id.strip()
+    return names
+
+
+def _write_private(path: Path, env: Mapping[str, str]) -> None:
+    """Write KEY=VALUE lines readable by this user only, atomically (a reader never sees half a file)."""
+    partial = path.with_name(f".{path.name}.partial")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.writelines(f"{name}={value}\n" for name, value in env.items())
+    os.replace(partial, path)
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise _Stopped once; a second signal during the shutdown is ignored."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        raise _Stopped
+
+    previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        previous[sig] = signal.getsignal(sig)
+        signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old if old is not None else signal.SIG_DFL)

@@ -1,0 +1,140 @@
+"""Options every command shares (where to connect, `--json`), and reading JSON from the command line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from .._exceptions import APIKeyError, InputError
+from .._settings import API_KEY_ENV, BASE_URL_ENV
+
+if TYPE_CHECKING:
+    from .._sync_client import SyncLmsystemsClient
+
+#: The variable `--deployment-key` falls back to (kept out of the command line, where `ps` shows it).
+DEPLOYMENT_KEY_ENV = "LMSYSTEMS_DEPLOYMENT_KEY"
+#: The variable `--graph` of `threads` and `graphs` falls back to.
+GRAPH_ENV = "LMSYSTEMS_GRAPH"
+
+CONNECTION = "Connection"
+
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        help=f"Your LMSystems API key. Default: ${API_KEY_ENV} (prefer it: options show up in `ps`).",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+BaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        help=f"The marketplace API. Default: ${BASE_URL_ENV}, else https://api.lmsystems.ai.",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+DeploymentUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--deployment-url",
+        help="Talk to this Agent Server directly, without the marketplace (e.g. `langgraph dev`); "
+        "the graph is then a graph id or an assistant id there.",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+DeploymentKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--deployment-key",
+        help=f"The key of --deployment-url (sent as x-api-key). Default: ${DEPLOYMENT_KEY_ENV}.",
+        show_default=False,
+        rich_help_panel=CONNECTION,
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option("--json", help="Machine output: one JSON object per line, nothing else on stdout."),
+]
+GraphOption = Annotated[
+    str | None,
+    typer.Option(
+        "--graph",
+        "-g",
+        help=f"A graph of the deployment: its marketplace name (or, with --deployment-url, a graph id). "
+        f"Default: ${GRAPH_ENV}.",
+        show_default=False,
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """Where to connect, as given on the command line (None: the SDK's own fallbacks apply)."""
+
+    api_key: str | None = None
+    base_url: str | None = None
+    deployment_url: str | None = None
+    deployment_key: str | None = None
+
+    def __repr__(self) -> str:  # keys stay out of any repr
+        return f"Connection(base_url={self.base_url!r}, deployment_url={self.deployment_url!r})"
+
+    def client(self, graph: str | None) -> SyncLmsystemsClient:
+        """A client for `graph`, resolved now (a wrong key or graph name fails here)."""
+        from .._sync_client import SyncLmsystemsClient
+
+        if graph is None:
+            graph = os.environ.get(GRAPH_ENV)
+        if not graph:
+            raise InputError(f"which graph? pass --graph NAME or set {GRAPH_ENV}")
+        if self.api_key is None and self.deployment_url is None and not os.environ.get(API_KEY_ENV):
+            raise APIKeyError(
+                f"no API key: set {API_KEY_ENV} or pass --api-key "
+                "(or --deployment-url to talk to an Agent Server directly)"
+            )
+        deployment_key = self.deployment_key
+        if deployment_key is None and self.deployment_url is not None:
+            deployment_key = os.environ.get(DEPLOYMENT_KEY_ENV) or None
+        return SyncLmsystemsClient(
+            graph_name=graph,
+            api_key=self.api_key,
+            base_url=self.base_url,
+            deployment_url=self.deployment_url,
+            deployment_key=deployment_key,
+        )
+
+
+def read_json_argument(text: str, *, option: str) -> Any:
+    """A JSON value given inline, or as `@path` (`@-`: standard input); InputError when it is not JSON."""
+    source = option
+    if text.startswith("@"):
+        path = text[1:]
+        source = f"{option} {text}"
+        try:
+            text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"{option}: cannot read {path}: {error.strerror or error}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"{option}: {path} is not UTF-8 text") from None
+    try:
+        return json.loads(text)
+    except ValueError as error:
+        raise InputError(f"{source} is not valid JSON: {error}") from None
+
+
+def read_answer(text: str) -> Any:
+    """An answer to an interrupt: JSON when it parses (`true`, `{"a": 1}`, `"quoted"`), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
