@@ -101,7 +101,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """The demo: a local Agent Server and marketplace, and the documented flow through the SDK."""
+    """The demo: `lmsystems dev` (Agent Server and marketplace), the documented flow, `lmsystems run`."""
     session.install("-e", ".[test]")
     session.run("python", "scripts/demo.py")
 

@@ -1,30 +1,38 @@
-"""The demo: a local Agent Server and marketplace, and the documented flow through the SDK.
+"""The demo: `lmsystems dev` (a local Agent Server and marketplace), the documented flow, one `lmsystems run`.
 
     nox -s demo
 
-Starts the real LangGraph Agent Server (in-memory, the graphs of tests/agent_server/) and a local marketplace
-on free ports, then, with the public SDK only: resolves "approval-graph" through the marketplace, streams a
+Starts `lmsystems dev --config tests/agent_server/langgraph.json` as a subprocess (the real LangGraph Agent
+Server, in-memory, and a local marketplace, on free ports) and reads the environment it writes to its
+--ready-file. Then, with the public SDK only: resolves "approval-graph" through the marketplace, streams a
 run until it stops at an interrupt, answers it as the documentation shows (update the state as the human
 node, then stream from the returned checkpoint), resumes a second thread with Command(resume=...), streams
-tokens from "chat-graph" with the sync client, and reads the history.
+tokens from "chat-graph" with the sync client, and reads the history. Last, one `lmsystems run` answers an
+interrupt from the command line. Then it stops the stack with SIGTERM, as Ctrl-C would.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import os
+import signal
+import subprocess
 import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from lmsystems import LmsystemsClient, SyncLmsystemsClient
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
-
-from support.agent_server import TEST_AGENT_SERVER_DIR, start_agent_server  # noqa: E402
-from support.marketplace import build_test_table, create_marketplace_app, start_marketplace_server  # noqa: E402
-
-from lmsystems import LmsystemsClient, SyncLmsystemsClient  # noqa: E402
-
-USER_KEY = "lms_test_user_key"
+CONFIG = ROOT / "tests" / "agent_server" / "langgraph.json"
+#: The test bed's auth.py reads the deployment key from this variable.
+DEPLOYMENT_KEY_ENV = "LMSYSTEMS_TEST_DEPLOYMENT_KEY"
+#: The graph ids of the config, published under the names the graphs have in the (production) marketplace.
+NAMES = {"approval-graph": "approval", "chat-graph": "chat"}
+STARTUP_TIMEOUT = 120.0
 
 
 def show(label: str, value: object) -> None:
@@ -32,9 +40,57 @@ def show(label: str, value: object) -> None:
     print(f"  {label:<10} {text if len(text) < 110 else text[:107] + '...'}")
 
 
-async def approval_flow(base_url: str) -> None:
+def lmsystems_command() -> list[str]:
+    """The `lmsystems` console script of this interpreter's environment."""
+    script = Path(sys.executable).parent / "lmsystems"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "lmsystems.cli"]
+
+
+@contextmanager
+def lmsystems_dev() -> Iterator[dict[str, str]]:
+    """Run `lmsystems dev` until the block ends; yield the environment it announces."""
+    with tempfile.TemporaryDirectory(prefix="lmsystems-demo-") as tmp:
+        ready_file = Path(tmp) / "ready.env"
+        command = [
+            *lmsystems_command(),
+            "dev",
+            "--config",
+            str(CONFIG),
+            "--deployment-key-env",
+            DEPLOYMENT_KEY_ENV,
+        ]
+        for name, graph_id in NAMES.items():
+            command += ["--graph-name", f"{name}={graph_id}"]
+        command += ["--ready-file", str(ready_file)]
+        print("$ lmsystems dev --config tests/agent_server/langgraph.json ...", flush=True)
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            while not ready_file.exists():
+                if process.poll() is not None:
+                    raise SystemExit(
+                        f"lmsystems dev exited with code {process.returncode} before it was ready"
+                    )
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"lmsystems dev was not ready within {STARTUP_TIMEOUT:.0f} s")
+                time.sleep(0.1)
+            env = dict(line.split("=", 1) for line in ready_file.read_text().splitlines() if "=" in line)
+            yield env
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+        if process.returncode != 0:
+            raise SystemExit(f"lmsystems dev stopped with code {process.returncode}")
+
+
+async def approval_flow(base_url: str, api_key: str) -> None:
     print("\n== async client: approval-graph, resolved through the marketplace")
-    client = await LmsystemsClient.create(graph_name="approval-graph", api_key=USER_KEY, base_url=base_url)
+    client = await LmsystemsClient.create(graph_name="approval-graph", api_key=api_key, base_url=base_url)
     async with client:
         show("deployment", client.deployment)
         thread = await client.create_thread()
@@ -77,9 +133,9 @@ async def approval_flow(base_url: str) -> None:
         show("outcome", last.data.get("outcome"))
 
 
-def chat_flow(base_url: str) -> None:
+def chat_flow(base_url: str, api_key: str) -> None:
     print("\n== sync client: chat-graph, tokens as they arrive")
-    with SyncLmsystemsClient(graph_name="chat-graph", api_key=USER_KEY, base_url=base_url) as client:
+    with SyncLmsystemsClient(graph_name="chat-graph", api_key=api_key, base_url=base_url) as client:
         thread = client.threads.create()
         tokens = []
         for chunk in client.stream_run(
@@ -93,17 +149,28 @@ def chat_flow(base_url: str) -> None:
         show("reply", "".join(tokens))
 
 
+def cli_flow(env: dict[str, str]) -> None:
+    print("\n== the command line: an interrupt answered with --resume")
+    args = ["run", "approval-graph", "--input", '{"messages": [{"role": "user", "content": "Tag v2"}]}']
+    args += ["--resume", "yes"]
+    print(f"$ lmsystems {' '.join(args[:3])} '...' {' '.join(args[4:])}", flush=True)
+    child_env = {**os.environ, "LMSYSTEMS_BASE_URL": env["LMSYSTEMS_BASE_URL"]}
+    child_env["LMSYSTEMS_API_KEY"] = env["LMSYSTEMS_API_KEY"]
+    completed = subprocess.run(
+        [*lmsystems_command(), *args], env=child_env, stdin=subprocess.DEVNULL, check=False
+    )
+    if completed.returncode != 0:
+        raise SystemExit(f"lmsystems run exited with code {completed.returncode}")
+
+
 def main() -> int:
-    deployment_key = "lms_demo_" + secrets.token_hex(8)
-    print("starting the local Agent Server (langgraph dev) and marketplace ...")
-    with start_agent_server(TEST_AGENT_SERVER_DIR, deployment_key=deployment_key) as server:
-        app = create_marketplace_app(build_test_table(), server.url, deployment_key)
-        with start_marketplace_server(app) as marketplace:
-            print(f"  Agent Server  {server.url}\n  marketplace   {marketplace.url}")
-            asyncio.run(approval_flow(marketplace.url))
-            chat_flow(marketplace.url)
-            tracked = [run.run_id for run in app.state.tracked_runs]
-            print(f"\nthe marketplace recorded {len(tracked)} runs; the demo ran end to end.")
+    with lmsystems_dev() as env:
+        base_url, api_key = env["LMSYSTEMS_BASE_URL"], env["LMSYSTEMS_API_KEY"]
+        asyncio.run(approval_flow(base_url, api_key))
+        chat_flow(base_url, api_key)
+        cli_flow(env)
+        print("\nstopping the local stack (SIGTERM) ...", flush=True)
+    print("the demo ran end to end.")
     return 0
 
 
