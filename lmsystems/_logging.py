@@ -4,16 +4,26 @@ Two layers: header-shaped text (`x-api-key: ...`, `Authorization: Bearer ...`) i
 appears, and the exact keys that clients in this process use are masked in any form. The filter is
 attached once, idempotently, when the first client is created; it changes nothing else of the logging
 configuration.
+
+`LMSYSTEMS_LOG=debug|info`, read when a client is created, gives the `lmsystems` logger (only it) a
+stderr handler at that level, with the same filter.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import re
+import sys
 import threading
+import warnings
+from collections.abc import Mapping
 from typing import Any
 
 REDACTED = "[REDACTED]"
+LOG_ENV = "LMSYSTEMS_LOG"
+LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO}
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 #: Shorter values are not masked by value (a one-letter "key" would mask that letter everywhere);
 #: header-shaped text is masked whatever its length.
 MIN_SECRET_LENGTH = 6
@@ -96,3 +106,45 @@ def secret_filter() -> SecretFilter:
 def redact(value: Any) -> str:
     """`str(value)` with secrets masked (for messages built from foreign text); installs nothing."""
     return _FILTER.redact(str(value))
+
+
+class _EnvHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler `LMSYSTEMS_LOG` installs (a class of its own, so that it is found again)."""
+
+
+_ENV_LOCK = threading.Lock()
+_ENV_WARNED: set[str] = set()
+
+
+def configure_from_env(environ: Mapping[str, str] | None = None) -> logging.Handler | None:
+    """Honour `LMSYSTEMS_LOG=debug|info`: a stderr handler on the `lmsystems` logger, installed once.
+
+    Called when a client is created. Other values are ignored with a warning; an empty or absent variable
+    changes nothing. Returns the installed handler, if any. Root's and httpx's loggers are left alone.
+    """
+    value = (os.environ if environ is None else environ).get(LOG_ENV, "").strip()
+    if not value:
+        return None
+    level = LOG_LEVELS.get(value.lower())
+    if level is None:
+        shown = redact(value[:40])
+        if shown not in _ENV_WARNED:
+            _ENV_WARNED.add(shown)
+            warnings.warn(
+                f"{LOG_ENV}={shown!r} is ignored: use 'debug' or 'info'", RuntimeWarning, stacklevel=2
+            )
+        return None
+    secrets = secret_filter()
+    logger = logging.getLogger("lmsystems")
+    with _ENV_LOCK:
+        for handler in logger.handlers:
+            if isinstance(handler, _EnvHandler):
+                return handler
+        handler = _EnvHandler(sys.stderr)
+        handler.setLevel(level)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        handler.addFilter(secrets)  # also masks records of child loggers (`lmsystems.*`)
+        logger.addHandler(handler)
+        if logger.level == logging.NOTSET or logger.level > level:
+            logger.setLevel(level)
+        return handler

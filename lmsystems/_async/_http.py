@@ -92,6 +92,49 @@ def parse_json_response(endpoint: Endpoint, spec: RequestSpec, response: httpx.R
         ) from None
 
 
+def _log_answer(
+    endpoint: Endpoint, spec: RequestSpec, response: httpx.Response, *, started: float, attempt: int
+) -> None:
+    """DEBUG: one line per answer (a stream's once its headers arrived)."""
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "%s %s %s -> %d in %.0f ms (request id %s, attempt %d)",
+            endpoint.service,
+            spec.method,
+            spec.path,
+            response.status_code,
+            (time.monotonic() - started) * 1000,
+            response.headers.get("x-request-id") or "-",
+            attempt + 1,
+        )
+
+
+def _log_failure(
+    endpoint: Endpoint,
+    spec: RequestSpec,
+    error: LmsystemsError,
+    *,
+    started: float,
+    attempt: int,
+    retries: int,
+    delay: float | None,
+) -> None:
+    """INFO: a failed attempt, with the request id, and whether it is retried."""
+    if logger.isEnabledFor(logging.INFO):
+        logger.info(
+            "%s %s %s failed in %.0f ms (request id %s, attempt %d of %d); %s: %s",
+            endpoint.service,
+            spec.method,
+            spec.path,
+            (time.monotonic() - started) * 1000,
+            error.request_id or "-",
+            attempt + 1,
+            retries + 1,
+            f"retrying in {delay:.2f}s" if delay is not None else "giving up",
+            error.message,
+        )
+
+
 class AsyncHTTP:
     """Sends RequestSpecs to endpoints with one pooled httpx client."""
 
@@ -162,30 +205,38 @@ class AsyncHTTP:
         url: httpx.URL | None = None
         while True:
             request = self._build(endpoint, spec, timeout, url)
+            started = time.monotonic()
             try:
                 response = await self._client.send(request, stream=stream)
             except httpx.HTTPError as error:
                 delay = _retry.delay_for_error(
                     attempt, retries, idempotent=spec.idempotent, sent=_sent(error)
                 )
-                if delay is None:
-                    raise transport_error(error, endpoint, spec) from None
-                logger.info(
-                    "retrying %s %s in %.2fs after %s", spec.method, spec.path, delay, type(error).__name__
+                lost = transport_error(error, endpoint, spec)
+                _log_failure(
+                    endpoint, spec, lost, started=started, attempt=attempt, retries=retries, delay=delay
                 )
+                if delay is None:
+                    raise lost from None
                 await sleep(delay)
                 attempt += 1
                 continue
             if response.status_code < 300:
+                _log_answer(endpoint, spec, response, started=started, attempt=attempt)
                 return response
             try:
                 content = await response.aread()
             except httpx.HTTPError as error:
-                raise transport_error(error, endpoint, spec) from None
+                broken = transport_error(error, endpoint, spec)
+                _log_failure(
+                    endpoint, spec, broken, started=started, attempt=attempt, retries=retries, delay=None
+                )
+                raise broken from None
             finally:
                 await response.aclose()
             target = redirect_target(endpoint, spec, response)
             if target is not None:
+                _log_answer(endpoint, spec, response, started=started, attempt=attempt)
                 if redirects >= MAX_REDIRECTS:
                     raise APIStatusError(
                         f"{endpoint.service} redirected {spec.method} {spec.path} more than {MAX_REDIRECTS} "
@@ -203,20 +254,21 @@ class AsyncHTTP:
                 status_code=response.status_code,
                 headers=response.headers,
             )
-            if delay is None:
-                raise error_from_response(
-                    service=endpoint.service,
-                    method=spec.method,
-                    path=spec.path,
-                    status_code=response.status_code,
-                    reason=response.reason_phrase,
-                    headers=response.headers,
-                    content=content,
-                    conflict=conflict,
-                )
-            logger.info(
-                "retrying %s %s in %.2fs after %s", spec.method, spec.path, delay, response.status_code
+            failure = error_from_response(
+                service=endpoint.service,
+                method=spec.method,
+                path=spec.path,
+                status_code=response.status_code,
+                reason=response.reason_phrase,
+                headers=response.headers,
+                content=content,
+                conflict=conflict,
             )
+            _log_failure(
+                endpoint, spec, failure, started=started, attempt=attempt, retries=retries, delay=delay
+            )
+            if delay is None:
+                raise failure
             await sleep(delay)
             attempt += 1
 

@@ -11,7 +11,7 @@ import httpx
 
 from .._answers import field_of, list_answer
 from .._exceptions import ConflictError, GraphNotFoundError, LmsystemsError
-from .._logging import secret_filter
+from .._logging import configure_from_env, secret_filter
 from .._marketplace import check_deployment_url, deployment_from_graph_info
 from .._requests import MARKETPLACE, Endpoint, RequestSpec, build
 from .._settings import ClientSettings
@@ -41,6 +41,7 @@ class SyncCore:
         self._parent: SyncCore | None = None
         self._lock = Lock()
         self._secrets = secret_filter()
+        configure_from_env()  # LMSYSTEMS_LOG=debug|info: read when a client is created
         self._secret_values = [settings.api_key, settings.deployment_key]
         for secret in self._secret_values:
             self._secrets.add(secret)
