@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from ._async._stream import AsyncRunStream
     from ._sync._stream import SyncRunStream
     from ._sync_client import SyncLmsystemsClient
+    from .purchased_graph import PurchasedGraph
 
 __version__ = "2.0.0.dev0"
 
@@ -66,6 +67,7 @@ _LAZY = {
     "AsyncRunStream": "._async._stream",
     "SyncLmsystemsClient": "._sync_client",
     "SyncRunStream": "._sync._stream",
+    "PurchasedGraph": ".purchased_graph",  # needs the langgraph extra
 }
 
 __all__ = [
@@ -92,6 +94,7 @@ __all__ = [
     "LmsystemsError",
     "MultitaskStrategy",
     "NotFoundError",
+    "PurchasedGraph",
     "RateLimitError",
     "Run",
     "RunError",

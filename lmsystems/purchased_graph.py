@@ -1,0 +1,449 @@
+"""PurchasedGraph: a graph bought on the LMSystems marketplace, as a node of your own LangGraph graph.
+
+    from lmsystems import PurchasedGraph
+
+    purchased = PurchasedGraph(graph_name="your-graph", api_key="your-api-key",
+                               default_state_values={"tone": "formal"})
+    builder.add_node("purchased", purchased)
+
+Needs the `langgraph` extra (`pip install 'lmsystems[langgraph]'`). It is LangGraph's own `RemoteGraph`
+pointed at the deployment the marketplace resolves for the graph.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, Self
+
+import httpx
+
+from ._errors import error_from_response
+from ._exceptions import APIConnectionError, APIError, APITimeoutError, InputError, LmsystemsError, RunError
+from ._logging import configure_from_env
+from ._settings import DEFAULT_MAX_RETRIES, ClientSettings
+from ._sync_client import SyncLmsystemsClient
+from ._types import Deployment
+
+try:
+    from langchain_core.runnables import RunnableConfig
+    from langgraph.pregel.remote import RemoteException, RemoteGraph
+    from langgraph.types import Command, StateSnapshot
+    from langgraph_sdk import get_client, get_sync_client
+    from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        f"PurchasedGraph needs LangGraph: pip install 'lmsystems[langgraph]' ({error})"
+    ) from error
+
+__all__ = ["PurchasedGraph"]
+
+logger = logging.getLogger("lmsystems")
+
+#: Header names the deployment key travels in; callers may not set them through `headers`.
+_RESERVED_HEADERS = frozenset({"x-api-key", "authorization"})
+
+
+class _Connection:
+    """What one resolution gives, shared by a PurchasedGraph and its `with_config` copies."""
+
+    def __init__(self, make_client: Callable[[], SyncLmsystemsClient], headers: dict[str, str]) -> None:
+        self._make_client = make_client
+        self._headers = headers
+        self._lock = threading.Lock()
+        self.client: SyncLmsystemsClient | None = None
+        self.deployment: Deployment | None = None
+        self.remote: LangGraphClient | None = None
+        self.sync_remote: SyncLangGraphClient | None = None
+
+    def __repr__(self) -> str:
+        return f"_Connection(deployment={self.deployment!r})"
+
+    def resolve(self) -> Deployment:
+        """Resolve once: ask the marketplace, then open LangGraph's clients to the deployment."""
+        if self.deployment is not None:
+            return self.deployment
+        with self._lock:
+            if self.deployment is None:
+                client = self._make_client()  # resolves in its constructor; raises our errors
+                deployment = client.deployment
+                assert deployment is not None
+                self.remote = get_client(
+                    url=deployment.url, api_key=deployment.api_key, headers=self._headers
+                )
+                self.sync_remote = get_sync_client(
+                    url=deployment.url, api_key=deployment.api_key, headers=self._headers
+                )
+                self.client, self.deployment = client, deployment
+            return self.deployment
+
+    def track(self, run_id: str) -> None:
+        """Tell the marketplace a run started (best effort, never raises: see LmsystemsClient)."""
+        if self.client is not None:
+            logger.debug("purchased graph %r started run %s", self.client.graph_name, run_id)
+            self.client._core.track_run(run_id)
+
+    def close(self) -> None:
+        with self._lock:
+            if self.sync_remote is not None:
+                self.sync_remote.close()
+            if self.client is not None:
+                self.client.close()
+
+    async def aclose(self) -> None:
+        if self.remote is not None:
+            await self.remote.aclose()
+        await asyncio.to_thread(self.close)
+
+
+class PurchasedGraph(RemoteGraph):
+    """A purchased marketplace graph that runs like a local one: as a node, or on its own.
+
+    `builder.add_node("purchased", PurchasedGraph(graph_name=..., api_key=...))`; `invoke`, `ainvoke`,
+    `stream` and `astream` (with `subgraphs=True` too) behave as LangGraph's `RemoteGraph`.
+
+    - `default_state_values`: values merged under every input, so a node only passes what changes
+      (the caller's values win).
+    - `config`: merged over the marketplace's `configurables` (yours win); the config of each call
+      (e.g. the parent graph's) wins over both.
+    - The graph is resolved through the marketplace once, on first use (or now, with `resolve()` /
+      `await aresolve()`); a wrong key or graph name raises AuthenticationError, GraphNotFoundError,
+      GraphNotPurchasedError... Runs are recorded with the marketplace. Failures of a run raise our
+      exceptions too (RunError for the graph's own error).
+    - `api_key` falls back to `LMSYSTEMS_API_KEY` and `base_url` to `LMSYSTEMS_BASE_URL`;
+      `deployment_url=` (and `deployment_key=`) skips the marketplace. Keys never appear in `repr`.
+    """
+
+    def __init__(
+        self,
+        graph_name: str,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        default_state_values: Mapping[str, Any] | None = None,
+        config: RunnableConfig | None = None,
+        name: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        deployment_url: str | None = None,
+        deployment_key: str | None = None,
+        allow_insecure_http: bool = False,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        distributed_tracing: bool = False,
+    ) -> None:
+        configure_from_env()
+        settings = ClientSettings.resolve(  # checks the name and the keys now, before any request
+            graph_name=graph_name,
+            api_key=api_key,
+            base_url=base_url,
+            deployment_url=deployment_url,
+            deployment_key=deployment_key,
+            timeout=timeout,
+            max_retries=max_retries,
+        )
+        self._defaults = _checked_defaults(default_state_values)
+        extra_headers = _checked_headers(headers)
+        if config is not None and not isinstance(config, Mapping):
+            raise InputError(f"config must be a dict (a RunnableConfig), not {type(config).__name__}")
+
+        def make_client() -> SyncLmsystemsClient:
+            return SyncLmsystemsClient(
+                settings.graph_name,
+                api_key=settings.api_key,
+                base_url=settings.base_url,
+                deployment_url=settings.deployment_url,
+                deployment_key=settings.deployment_key,
+                timeout=settings.timeout,
+                max_retries=settings.max_retries,
+                allow_insecure_http=allow_insecure_http,
+            )
+
+        self._graph_name = settings.graph_name
+        self._where = settings.deployment_url or settings.base_url
+        self._connection = _Connection(make_client, extra_headers)
+        self._user_config: RunnableConfig | None = copy.deepcopy(config)
+        super().__init__(
+            settings.graph_name,
+            config=self._user_config,
+            name=name or settings.graph_name,
+            distributed_tracing=distributed_tracing,
+        )
+
+    # ------------------------------------------------------------------ resolution
+
+    @property
+    def graph_name(self) -> str:
+        """The marketplace name of the graph."""
+        return self._graph_name
+
+    @property
+    def deployment(self) -> Deployment | None:
+        """Where the graph runs (None until it is resolved)."""
+        return self._connection.deployment
+
+    @property
+    def default_state_values(self) -> dict[str, Any]:
+        """A copy of the values merged under every input."""
+        return copy.deepcopy(self._defaults)
+
+    def resolve(self) -> Deployment:
+        """Resolve the graph now (once; later calls return at once), so that a wrong key fails here."""
+        try:
+            deployment = self._connection.resolve()
+        except LmsystemsError as error:
+            error.add_note(f"while resolving the purchased graph {self._graph_name!r} at {self._where}")
+            raise
+        self._bind(deployment)
+        return deployment
+
+    async def aresolve(self) -> Deployment:
+        """`resolve()` for async code: the blocking part runs in a worker thread, not on the event loop."""
+        if self._connection.deployment is not None:
+            return self.resolve()
+        return await asyncio.to_thread(self.resolve)
+
+    def _bind(self, deployment: Deployment) -> None:
+        """Point RemoteGraph's attributes at the deployment (this object's copy of them)."""
+        self.assistant_id = deployment.assistant_id
+        self.client = self._connection.remote
+        self.sync_client = self._connection.sync_remote
+        self.config = _config_over(deployment.configurable, self._user_config)
+
+    def _validate_sync_client(self) -> SyncLangGraphClient:
+        self.resolve()
+        assert self.sync_client is not None
+        return self.sync_client
+
+    def _validate_client(self) -> LangGraphClient:
+        # The async methods call aresolve() first; this only resolves for a path they do not cover.
+        self.resolve()
+        assert self.client is not None
+        return self.client
+
+    # ------------------------------------------------------------------ copies and closing
+
+    def copy(self, update: dict[str, Any]) -> Self:
+        """A copy with some attributes replaced (`with_config` uses it); it shares the resolution."""
+        clone = copy.copy(self)
+        for key, value in update.items():
+            if key == "config":
+                clone._user_config = value
+            setattr(clone, key, value)
+        if clone._connection.deployment is not None:
+            clone._bind(clone._connection.deployment)
+        return clone
+
+    def close(self) -> None:
+        """Close the connections (those of this object's `with_config` copies too)."""
+        self._connection.close()
+
+    async def aclose(self) -> None:
+        """Close the connections, async ones included."""
+        await self._connection.aclose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        deployment = self._connection.deployment
+        where = (
+            f"url={deployment.url!r}, assistant_id={deployment.assistant_id!r}"
+            if deployment is not None
+            else "unresolved"
+        )
+        return f"{type(self).__name__}(graph_name={self._graph_name!r}, name={self.name!r}, {where})"
+
+    # ------------------------------------------------------------------ runs
+
+    def with_defaults(self, input: Any) -> Any:
+        """The input sent to the graph: `default_state_values` under a dict input (None and Command
+        inputs are sent as they are)."""
+        if not self._defaults or input is None or isinstance(input, Command):
+            return input
+        if isinstance(input, Mapping):
+            return {**copy.deepcopy(self._defaults), **input}
+        raise InputError(
+            f"default_state_values can only be merged into a dict input, not {type(input).__name__} "
+            "(use a TypedDict state, or pass the values in the input)"
+        )
+
+    def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
+        """Run the graph and stream its output (see `RemoteGraph.stream`)."""
+        self.resolve()
+        payload = self.with_defaults(input)
+        kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), None)
+        with _our_errors(self._graph_name):
+            yield from super().stream(payload, config, **kwargs)
+
+    async def astream(
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> AsyncIterator[Any]:
+        """Run the graph and stream its output, asynchronously (see `RemoteGraph.astream`)."""
+        await self.aresolve()
+        payload = self.with_defaults(input)
+        started: list[str] = []
+        kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), started)
+        with _our_errors(self._graph_name):
+            async for chunk in super().astream(payload, config, **kwargs):
+                while started:
+                    await asyncio.to_thread(self._connection.track, started.pop())
+                yield chunk
+        while started:
+            await asyncio.to_thread(self._connection.track, started.pop())
+
+    def _on_run_created(
+        self, user_callback: Callable[[Any], None] | None, started: list[str] | None
+    ) -> Callable[[Any], None]:
+        """A callback for langgraph-sdk's `on_run_created`: records the run (now, or later in `started`)."""
+
+        def on_run_created(metadata: Any) -> None:
+            run_id = metadata.get("run_id") if isinstance(metadata, Mapping) else None
+            if isinstance(run_id, str):
+                if started is None:
+                    self._connection.track(run_id)
+                else:
+                    started.append(run_id)
+            if user_callback is not None:
+                user_callback(metadata)
+
+        return on_run_created
+
+    def stream_events(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """See `RemoteGraph.stream_events`; `default_state_values` apply to version="v3" too."""
+        self.resolve()
+        if kwargs.get("version") == "v3":
+            input = self.with_defaults(input)
+        return super().stream_events(input, config, **kwargs)
+
+    async def astream_events(  # type: ignore[override]  # as RemoteGraph's: an awaitable, not an iterator
+        self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
+    ) -> Any:
+        """See `RemoteGraph.astream_events`."""
+        await self.aresolve()
+        return await super().astream_events(self.with_defaults(input), config, **kwargs)
+
+    async def aget_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        await self.aresolve()
+        return await super().aget_graph(config, **kwargs)
+
+    async def aget_state(self, config: RunnableConfig, **kwargs: Any) -> StateSnapshot:
+        await self.aresolve()
+        return await super().aget_state(config, **kwargs)
+
+    async def aget_state_history(self, config: RunnableConfig, **kwargs: Any) -> AsyncIterator[StateSnapshot]:
+        await self.aresolve()
+        async for state in super().aget_state_history(config, **kwargs):
+            yield state
+
+    async def aupdate_state(
+        self,
+        config: RunnableConfig,
+        values: dict[str, Any] | Any | None,
+        as_node: str | None = None,
+        **kwargs: Any,
+    ) -> RunnableConfig:
+        await self.aresolve()
+        return await super().aupdate_state(config, values, as_node, **kwargs)
+
+
+def _checked_defaults(values: Mapping[str, Any] | None) -> dict[str, Any]:
+    if values is None:
+        return {}
+    if not isinstance(values, Mapping) or not all(isinstance(key, str) for key in values):
+        raise InputError("default_state_values must be a dict with string keys")
+    return copy.deepcopy(dict(values))
+
+
+def _checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping) or not all(
+        isinstance(key, str) and isinstance(value, str) for key, value in headers.items()
+    ):
+        raise InputError("headers must be a dict of strings")
+    reserved = sorted(key for key in headers if key.lower() in _RESERVED_HEADERS)
+    if reserved:
+        raise InputError(f"headers may not set {reserved} (the deployment key is sent for you)")
+    return dict(headers)
+
+
+def _config_over(configurable: Mapping[str, Any], config: RunnableConfig | None) -> RunnableConfig:
+    """The marketplace's configurables with the user's config over them (the user's values win)."""
+    merged: dict[str, Any] = dict(config or {})
+    merged["configurable"] = {**configurable, **(merged.get("configurable") or {})}
+    return merged  # type: ignore[return-value]
+
+
+class _our_errors:
+    """Turns what langgraph-sdk and RemoteGraph raise for a run into our exceptions."""
+
+    def __init__(self, graph_name: str) -> None:
+        self.graph_name = graph_name
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc is None or isinstance(exc, LmsystemsError):
+            return
+        ours = _translate(exc, self.graph_name)
+        if ours is not None:
+            raise ours from None
+
+
+def _translate(error: BaseException, graph_name: str) -> LmsystemsError | None:
+    if isinstance(error, RemoteException):
+        data = error.args[0] if error.args else None
+        kind = data.get("error") if isinstance(data, Mapping) else None
+        message = data.get("message") if isinstance(data, Mapping) else data
+        return RunError(
+            f"the purchased graph {graph_name!r} failed: {kind or 'error'}: {message}",
+            error_type=kind if isinstance(kind, str) else None,
+        )
+    if isinstance(error, httpx.HTTPStatusError) and getattr(error, "response", None) is not None:
+        response = error.response
+        try:
+            content = response.content
+        except httpx.ResponseNotRead:
+            content = b""
+        return error_from_response(
+            service="agent server",
+            method=response.request.method,
+            path=response.request.url.path,
+            status_code=response.status_code,
+            reason=response.reason_phrase,
+            headers=response.headers,
+            content=content,
+        )
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(
+            f"timed out ({type(error).__name__}) running the purchased graph {graph_name!r}"
+        )
+    if isinstance(error, httpx.TransportError):
+        return APIConnectionError(
+            f"connection failed ({type(error).__name__}: {error}) running the purchased graph {graph_name!r}"
+        )
+    if isinstance(error, httpx.HTTPError):
+        return APIError(
+            f"request failed ({type(error).__name__}: {error}) running the purchased graph {graph_name!r}"
+        )
+    return None

@@ -1,0 +1,428 @@
+"""PurchasedGraph against the real Agent Server and the fake marketplace: a purchased graph as a node of a
+real parent `StateGraph`, invoked and streamed sync and async, with default state values and config
+overrides proven by what the remote graph echoes, typed errors, run tracking, and keys kept out of reprs.
+
+The `echo` test graph (tests/agent_server/graphs/echo.py) returns the state and the configurable values it
+received, so the tests read there what reached the remote run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import operator
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Annotated, Any, TypedDict
+
+import pytest
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command
+from support.marketplace import MarketplaceTable, create_marketplace_app, start_marketplace_server
+
+from lmsystems import (
+    APIKeyError,
+    AuthenticationError,
+    GraphNotFoundError,
+    GraphNotPurchasedError,
+    InputError,
+    PurchasedGraph,
+    RunError,
+)
+
+ECHO = "echo-graph"
+MARKETPLACE_CONFIGURABLES = {"tone": "marketplace", "region": "eu"}
+
+
+class EchoParent(TypedDict, total=False):
+    question: str
+    language: str
+    echo: dict[str, Any]
+
+
+class TrailParent(TypedDict, total=False):
+    topic: str
+    trail: Annotated[list[str], operator.add]
+
+
+class Market:
+    """A marketplace of our own: a random user key that bought the test graphs, `echo-graph` with
+    configurables, and a second marketplace that hands out a deployment key the Agent Server refuses."""
+
+    def __init__(self, agent_server: Any, user_key: str, url: str, app: Any, refusing_url: str) -> None:
+        self.agent_server = agent_server
+        self.user_key = user_key
+        self.url = url
+        self.app = app
+        self.refusing_url = refusing_url
+
+    @property
+    def tracked(self) -> list[str]:
+        return [run.run_id for run in self.app.state.tracked_runs]
+
+    @property
+    def resolutions(self) -> int:
+        return len(self.app.state.graph_info_requests)
+
+    def graph(self, graph_name: str = ECHO, **options: Any) -> PurchasedGraph:
+        options.setdefault("base_url", self.url)
+        return PurchasedGraph(graph_name, self.user_key, **options)
+
+
+def _table(user_key: str) -> MarketplaceTable:
+    table = MarketplaceTable()
+    table.add_user(user_key)
+    table.add_user("lms_pg_other_user")
+    table.add_graph(ECHO, "echo", configurables=MARKETPLACE_CONFIGURABLES)
+    table.add_graph("chat-graph", "chat", configurables={"persona": "marketplace"})
+    table.add_graph("subgraphs-graph", "subgraphs")
+    table.add_graph("failing-graph", "failing")
+    table.add_graph("unpurchased-graph", "chat")
+    table.purchase(user_key, ECHO, "chat-graph", "subgraphs-graph", "failing-graph")
+    return table
+
+
+@pytest.fixture(scope="module")
+def market(agent_server: Any) -> Iterator[Market]:
+    user_key = "lms_pg_user_" + secrets.token_hex(12)
+    app = create_marketplace_app(_table(user_key), agent_server.url, agent_server.deployment_key)
+    refusing = create_marketplace_app(
+        _table(user_key), agent_server.url, "lms_pg_refused_" + secrets.token_hex(8)
+    )
+    with start_marketplace_server(app) as running, start_marketplace_server(refusing) as running_refusing:
+        yield Market(agent_server, user_key, running.url, app, running_refusing.url)
+
+
+def echo_parent(purchased: PurchasedGraph) -> CompiledStateGraph[Any, Any, Any, Any]:
+    builder = StateGraph(EchoParent)
+    builder.add_node("purchased", purchased)
+    builder.add_edge(START, "purchased")
+    builder.add_edge("purchased", END)
+    return builder.compile()
+
+
+def trail_parent(purchased: PurchasedGraph) -> CompiledStateGraph[Any, Any, Any, Any]:
+    def before(state: TrailParent) -> dict[str, Any]:
+        return {"trail": ["parent_before"]}
+
+    builder = StateGraph(TrailParent)
+    builder.add_node("before", before)
+    builder.add_node("purchased", purchased)
+    builder.add_edge(START, "before")
+    builder.add_edge("before", "purchased")
+    builder.add_edge("purchased", END)
+    return builder.compile()
+
+
+def defaults_graph(market: Market, **options: Any) -> PurchasedGraph:
+    return market.graph(
+        default_state_values={"tone": "default", "language": "en"},
+        config={"configurable": {"tone": "mine"}},
+        **options,
+    )
+
+
+def assert_echo(result: dict[str, Any], *, question: str, language: str) -> None:
+    """The remote run got the defaults under the input, and our config over the marketplace's."""
+    echoed = result["echo"]
+    assert echoed["state"] == {"question": question, "tone": "default", "language": language}
+    assert echoed["configurable"] == {"tone": "mine", "region": "eu"}
+
+
+# ---------------------------------------------------------------------------------- as a node
+
+
+def test_invoke_as_a_node_merges_defaults_and_config(market: Market) -> None:
+    resolutions, tracked = market.resolutions, len(market.tracked)
+    with defaults_graph(market) as purchased:
+        assert purchased.deployment is None  # nothing is sent before the first use
+        parent = echo_parent(purchased)
+        first = parent.invoke({"question": "hi", "language": "fr"})  # the caller's value wins
+        assert_echo(first, question="hi", language="fr")
+        assert first["language"] == "fr" and first["question"] == "hi"
+        second = parent.invoke({"question": "again"})  # the default fills the gap
+        assert_echo(second, question="again", language="en")
+        assert second["language"] == "en"  # the remote's output went back into the parent's state
+        deployment = purchased.deployment
+        assert deployment is not None and deployment.assistant_id == "echo"
+    assert market.resolutions == resolutions + 1  # resolved once, on first use
+    assert len(market.tracked) == tracked + 2  # both runs recorded with the marketplace
+
+
+def test_ainvoke_as_a_node(market: Market) -> None:
+    async def main() -> None:
+        resolutions, tracked = market.resolutions, len(market.tracked)
+        async with defaults_graph(market) as purchased:
+            parent = echo_parent(purchased)
+            results = await asyncio.gather(
+                parent.ainvoke({"question": "one"}), parent.ainvoke({"question": "two", "language": "de"})
+            )
+            assert_echo(results[0], question="one", language="en")
+            assert_echo(results[1], question="two", language="de")
+        assert market.resolutions == resolutions + 1  # two concurrent first uses, one resolution
+        assert len(market.tracked) == tracked + 2
+
+    asyncio.run(main())
+
+
+def test_async_resolution_does_not_block_the_event_loop(market: Market) -> None:
+    async def main() -> int:
+        ticks = 0
+        stop = asyncio.Event()
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not stop.is_set():
+                ticks += 1
+                await asyncio.sleep(0)
+
+        task = asyncio.create_task(ticker())
+        purchased = market.graph()
+        try:
+            await purchased.aresolve()
+        finally:
+            stop.set()
+            await task
+            await purchased.aclose()
+        return ticks
+
+    assert asyncio.run(main()) > 1  # the loop kept running while the marketplace was asked
+
+
+def test_sync_and_async_use_share_one_resolution(market: Market) -> None:
+    resolutions = market.resolutions
+    with defaults_graph(market) as purchased:
+        parent = echo_parent(purchased)
+        assert_echo(parent.invoke({"question": "sync"}), question="sync", language="en")
+        assert_echo(asyncio.run(parent.ainvoke({"question": "async"})), question="async", language="en")
+        assert purchased.resolve() is purchased.deployment
+    assert market.resolutions == resolutions + 1
+
+
+def test_stream_as_a_node_with_subgraphs(market: Market) -> None:
+    with defaults_graph(market) as purchased:
+        parts = list(
+            echo_parent(purchased).stream(
+                {"question": "streamed"}, stream_mode=["updates", "custom"], subgraphs=True
+            )
+        )
+    namespaces = {namespace for namespace, _, _ in parts}
+    remote = [namespace for namespace in namespaces if namespace and namespace[0].startswith("purchased:")]
+    assert remote, f"no event from inside the purchased graph: {parts}"
+    assert (remote[0], "custom", {"echo": "streamed"}) in parts  # the remote graph's own custom event
+    inner_update = next(data for ns, mode, data in parts if ns == remote[0] and mode == "updates")
+    assert inner_update["echo"]["echo"]["state"]["tone"] == "default"
+    outer = [data for ns, mode, data in parts if ns == () and mode == "updates"]
+    assert outer and outer[-1]["purchased"]["echo"]["configurable"] == {"tone": "mine", "region": "eu"}
+
+
+def test_astream_as_a_node_with_nested_subgraphs(market: Market) -> None:
+    """The purchased graph's own subgraph streams through the parent, under both namespaces."""
+
+    async def main() -> list[Any]:
+        async with market.graph("subgraphs-graph") as purchased:
+            parent = trail_parent(purchased)
+            return [
+                part
+                async for part in parent.astream(
+                    {"topic": "nested"}, stream_mode=["updates", "custom"], subgraphs=True
+                )
+            ]
+
+    parts = asyncio.run(main())
+    nested = [(ns, mode, data) for ns, mode, data in parts if len(ns) == 2]
+    assert nested, parts
+    assert all(ns[0].startswith("purchased:") and ns[1].startswith("child:") for ns, _, _ in nested)
+    assert {data["node"] for _, mode, data in nested if mode == "custom"} == {
+        "child_step_one",
+        "child_step_two",
+    }
+    final = [data for ns, mode, data in parts if ns == () and mode == "updates"][-1]
+    trail = final["purchased"]["trail"]  # the remote graph's final state, sent back to the parent
+    assert trail[0] == "parent_before"  # the parent's state was the remote run's input
+    assert trail[-3:] == ["child_step_one", "child_step_two", "finish"]
+
+
+def test_messages_stream_through_a_parent(market: Market) -> None:
+    """A chat graph as a node: its tokens reach the parent's `messages` stream; the marketplace's persona
+    is in the reply."""
+
+    from langgraph.graph import MessagesState
+
+    with market.graph("chat-graph") as purchased:
+        builder = StateGraph(MessagesState)
+        builder.add_node("purchased", purchased)
+        builder.add_edge(START, "purchased")
+        parent = builder.compile()
+        chunks = list(  # as with any RemoteGraph, they come through the parent with subgraphs=True
+            parent.stream(
+                {"messages": [{"role": "user", "content": "tokens"}]}, stream_mode="messages", subgraphs=True
+            )
+        )
+    assert len(chunks) > 5 and all(ns[0].startswith("purchased:") for ns, _ in chunks)
+    text = "".join(message["content"] for _, (message, _metadata) in chunks)
+    assert text.startswith("[marketplace] Hello from the chat graph!") and text.endswith("tokens")
+
+
+# ---------------------------------------------------------------------------------- on its own
+
+
+def test_stream_and_invoke_on_its_own(market: Market) -> None:
+    with defaults_graph(market) as purchased:
+        values = list(purchased.stream({"question": "alone"}, stream_mode="values"))
+        assert values[0] == {"question": "alone", "tone": "default", "language": "en"}  # the input, merged
+        assert_echo(values[-1], question="alone", language="en")
+        result = purchased.invoke({"question": "x"}, {"configurable": {"tone": "per call"}})
+        assert result["echo"]["configurable"] == {"tone": "per call", "region": "eu"}  # the call wins
+
+        async def main() -> list[Any]:
+            collected = [part async for part in purchased.astream({"question": "a"}, stream_mode="updates")]
+            await purchased.aclose()
+            return collected
+
+        updates = asyncio.run(main())
+    assert_echo(updates[-1]["echo"], question="a", language="en")
+
+
+def test_config_precedence_with_the_marketplace_persona(market: Market) -> None:
+    """chat-graph's marketplace configurable `persona` reaches the run unless the user overrides it."""
+    message = {"messages": [{"role": "user", "content": "who are you"}]}
+    with (
+        market.graph("chat-graph") as default,
+        market.graph("chat-graph", config={"configurable": {"persona": "mine"}}) as overridden,
+    ):
+        assert default.invoke(message)["messages"][-1]["content"].startswith("[marketplace] ")
+        assert overridden.invoke(message)["messages"][-1]["content"].startswith("[mine] ")
+        per_call = overridden.invoke(message, {"configurable": {"persona": "call"}})
+        assert per_call["messages"][-1]["content"].startswith("[call] ")
+        configured = overridden.with_config({"configurable": {"persona": "copy"}})
+        assert configured.invoke(message)["messages"][-1]["content"].startswith("[copy] ")
+        assert configured.deployment is overridden.deployment  # the copy shares the resolution
+
+
+def test_direct_mode_without_the_marketplace(market: Market) -> None:
+    agent_server = market.agent_server
+    tracked = len(market.tracked)
+    with PurchasedGraph(
+        "echo",
+        deployment_url=agent_server.url,
+        deployment_key=agent_server.deployment_key,
+        default_state_values={"tone": "direct"},
+    ) as purchased:
+        result = echo_parent(purchased).invoke({"question": "direct"})
+    assert result["echo"]["state"] == {"question": "direct", "tone": "direct"}
+    assert len(market.tracked) == tracked
+
+
+def test_default_state_values_only_go_under_dict_inputs(market: Market) -> None:
+    purchased = market.graph(default_state_values={"tone": "default"})
+    assert purchased.with_defaults({"tone": "mine"}) == {"tone": "mine"}
+    assert purchased.with_defaults(None) is None
+    resume = Command(resume=True)
+    assert purchased.with_defaults(resume) is resume
+    with pytest.raises(InputError, match="dict input"):
+        purchased.with_defaults(["not", "a", "dict"])
+    with pytest.raises(InputError, match="string keys"):
+        market.graph(default_state_values={1: "x"})  # type: ignore[dict-item]
+    with pytest.raises(InputError, match=r"(?i)x-api-key"):
+        market.graph(headers={"X-Api-Key": "mine"})
+    defaults = {"nested": {"list": [1]}}
+    copied = market.graph(default_state_values=defaults)
+    defaults["nested"]["list"].append(2)  # the caller's dict is copied, not kept
+    assert copied.default_state_values == {"nested": {"list": [1]}}
+
+
+# ---------------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize(
+    ("graph_name", "key", "error"),
+    [
+        (ECHO, "lms_pg_wrong_key_123456", AuthenticationError),
+        ("no-such-graph", None, GraphNotFoundError),
+        ("unpurchased-graph", None, GraphNotPurchasedError),
+        (ECHO, "lms_pg_other_user", GraphNotPurchasedError),
+    ],
+)
+def test_resolution_errors_are_typed(market: Market, graph_name: str, key: str | None, error: type) -> None:
+    purchased = PurchasedGraph(graph_name, key or market.user_key, base_url=market.url)
+    parent = echo_parent(purchased)
+    with pytest.raises(error) as sync_error:
+        parent.invoke({"question": "x"})
+    assert graph_name in "\n".join(getattr(sync_error.value, "__notes__", []))  # says which graph
+    with pytest.raises(error):
+        asyncio.run(parent.ainvoke({"question": "x"}))
+    with pytest.raises(error):
+        list(purchased.stream({"question": "x"}))
+    assert purchased.deployment is None  # a failure is not cached: the next use asks again
+
+
+def test_no_key_at_all_fails_at_construction(market: Market, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LMSYSTEMS_API_KEY", raising=False)
+    with pytest.raises(APIKeyError):
+        PurchasedGraph(ECHO, base_url=market.url)
+
+
+def test_run_errors_are_typed(market: Market) -> None:
+    with market.graph("failing-graph") as failing:
+        with pytest.raises(RunError, match="lmsystems test graph failure: boom") as raised:
+            failing.invoke({"message": "boom"})
+        assert raised.value.error_type == "ValueError"
+        with pytest.raises(RunError):
+            asyncio.run(failing.ainvoke({"message": "boom"}))
+    # The marketplace hands out a deployment key the Agent Server refuses: 401 on the run.
+    refused = PurchasedGraph(ECHO, market.user_key, base_url=market.refusing_url)
+    with pytest.raises(AuthenticationError, match="401"):
+        echo_parent(refused).invoke({"question": "x"})
+    with pytest.raises(AuthenticationError):
+        asyncio.run(echo_parent(refused).ainvoke({"question": "x"}))
+    refused.close()
+
+
+# ---------------------------------------------------------------------------------- secrets
+
+
+def test_keys_never_appear_in_repr_or_logs(market: Market, caplog: pytest.LogCaptureFixture) -> None:
+    for name in ("lmsystems", "httpx", "httpcore", "langgraph_sdk"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    deployment_key = market.agent_server.deployment_key
+    purchased = defaults_graph(market)
+    texts = [repr(purchased), str(purchased)]
+    parent = echo_parent(purchased)
+    parent.invoke({"question": "secret?"})
+    asyncio.run(parent.ainvoke({"question": "secret?"}))
+    copy = purchased.with_config({"configurable": {"x": 1}})
+    texts += [
+        repr(purchased),
+        repr(copy),
+        repr(vars(purchased)),
+        repr(purchased.deployment),
+        repr(purchased.client),
+        repr(purchased.sync_client),
+        repr(purchased.config),
+        repr(parent.nodes),
+        parent.get_graph().draw_mermaid(),
+    ]
+    assert "url=" in texts[2] and "assistant_id='echo'" in texts[2]
+    wrong = "lms_pg_canary_" + secrets.token_hex(8)
+    with pytest.raises(AuthenticationError) as refused:
+        PurchasedGraph(ECHO, wrong, base_url=market.url).resolve()
+    texts += [str(refused.value), repr(refused.value), "\n".join(refused.value.__notes__)]
+    purchased.close()
+    loggers = {record.name.split(".")[0] for record in caplog.records}
+    assert {"lmsystems", "httpx"} <= loggers, loggers  # the search below is not vacuous
+    everything = "\n".join([*texts, caplog.text])
+    for secret in (market.user_key, deployment_key, wrong):
+        assert secret not in everything
+
+
+def test_import_lmsystems_does_not_import_langgraph() -> None:
+    code = (
+        "import sys, lmsystems; assert 'langgraph' not in sys.modules, 'langgraph imported';"
+        "assert 'langchain_core' not in sys.modules, 'langchain_core imported';"
+        "from lmsystems import PurchasedGraph; assert 'langgraph' in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
