@@ -16,6 +16,7 @@ import asyncio
 import copy
 import logging
 import threading
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import TracebackType
 from typing import Any, Self
@@ -57,8 +58,13 @@ class _Connection:
         self._lock = threading.Lock()
         self.client: SyncLmsystemsClient | None = None
         self.deployment: Deployment | None = None
-        self.remote: LangGraphClient | None = None
         self.sync_remote: SyncLangGraphClient | None = None
+        # One async client per event loop: an httpx.AsyncClient's connections belong to the loop that
+        # opened them, and RemoteGraph's single client breaks on the second `asyncio.run()`.
+        self._remotes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, LangGraphClient] = (
+            weakref.WeakKeyDictionary()
+        )
+        self._remotes_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"_Connection(deployment={self.deployment!r})"
@@ -72,14 +78,24 @@ class _Connection:
                 client = self._make_client()  # resolves in its constructor; raises our errors
                 deployment = client.deployment
                 assert deployment is not None
-                self.remote = get_client(
-                    url=deployment.url, api_key=deployment.api_key, headers=self._headers
-                )
                 self.sync_remote = get_sync_client(
                     url=deployment.url, api_key=deployment.api_key, headers=self._headers
                 )
                 self.client, self.deployment = client, deployment
             return self.deployment
+
+    def remote(self) -> LangGraphClient:
+        """LangGraph's async client to the deployment, for the running event loop (after `resolve()`)."""
+        loop = asyncio.get_running_loop()
+        with self._remotes_lock:
+            remote = self._remotes.get(loop)
+            if remote is None:
+                assert self.deployment is not None
+                remote = get_client(
+                    url=self.deployment.url, api_key=self.deployment.api_key, headers=self._headers
+                )
+                self._remotes[loop] = remote
+            return remote
 
     def track(self, run_id: str) -> None:
         """Tell the marketplace a run started (best effort, never raises: see LmsystemsClient)."""
@@ -88,15 +104,22 @@ class _Connection:
             self.client._core.track_run(run_id)
 
     def close(self) -> None:
+        """Close the connections; a later use resolves the graph again."""
         with self._lock:
             if self.sync_remote is not None:
                 self.sync_remote.close()
             if self.client is not None:
                 self.client.close()
+            self.deployment = self.client = self.sync_remote = None
+            with self._remotes_lock:
+                self._remotes.clear()
 
     async def aclose(self) -> None:
-        if self.remote is not None:
-            await self.remote.aclose()
+        with self._remotes_lock:
+            remote = self._remotes.pop(asyncio.get_running_loop(), None)
+            self._remotes.clear()  # those of other loops cannot be closed from this one
+        if remote is not None:
+            await remote.aclose()
         await asyncio.to_thread(self.close)
 
 
@@ -209,7 +232,6 @@ class PurchasedGraph(RemoteGraph):
     def _bind(self, deployment: Deployment) -> None:
         """Point RemoteGraph's attributes at the deployment (this object's copy of them)."""
         self.assistant_id = deployment.assistant_id
-        self.client = self._connection.remote
         self.sync_client = self._connection.sync_remote
         self.config = _config_over(deployment.configurable, self._user_config)
 
@@ -221,7 +243,7 @@ class PurchasedGraph(RemoteGraph):
     def _validate_client(self) -> LangGraphClient:
         # The async methods call aresolve() first; this only resolves for a path they do not cover.
         self.resolve()
-        assert self.client is not None
+        self.client = self._connection.remote()
         return self.client
 
     # ------------------------------------------------------------------ copies and closing
@@ -238,7 +260,8 @@ class PurchasedGraph(RemoteGraph):
         return clone
 
     def close(self) -> None:
-        """Close the connections (those of this object's `with_config` copies too)."""
+        """Close the connections (those of this object's `with_config` copies too); using it again later
+        resolves the graph again."""
         self._connection.close()
 
     async def aclose(self) -> None:

@@ -202,6 +202,26 @@ def test_sync_and_async_use_share_one_resolution(market: Market) -> None:
     assert market.resolutions == resolutions + 1
 
 
+def test_async_use_survives_new_event_loops_and_closing(market: Market) -> None:
+    """Each event loop gets its own async connections (RemoteGraph's one client breaks on the second
+    `asyncio.run`); a closed PurchasedGraph resolves again when used again."""
+    resolutions = market.resolutions
+    purchased = defaults_graph(market)
+    for question in ("first loop", "second loop"):
+        assert_echo(asyncio.run(purchased.ainvoke({"question": question})), question=question, language="en")
+    assert market.resolutions == resolutions + 1
+    purchased.close()
+    assert purchased.deployment is None
+    assert_echo(purchased.invoke({"question": "reopened"}), question="reopened", language="en")
+
+    async def main() -> None:
+        assert_echo(await purchased.ainvoke({"question": "third"}), question="third", language="en")
+        await purchased.aclose()
+
+    asyncio.run(main())
+    assert market.resolutions == resolutions + 2
+
+
 def test_stream_as_a_node_with_subgraphs(market: Market) -> None:
     with defaults_graph(market) as purchased:
         parts = list(
