@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._exceptions import GraphNotFoundError
+from .._exceptions import GraphNotFoundError, NotFoundError
 from ._exit import EXIT_CODES_HELP
 from ._options import (
     ApiKeyOption,
@@ -130,8 +130,13 @@ def _find_assistant(client: SyncLmsystemsClient, wanted: str) -> dict[str, Any]:
     try:
         uuid.UUID(wanted)
     except ValueError:
-        found = client.assistants.search(graph_id=wanted, limit=1)
+        try:
+            found = client.assistants.search(graph_id=wanted, limit=1)
+        except NotFoundError:  # the server answers 404 for a graph id it does not serve
+            found = []
         if not found:
-            raise GraphNotFoundError(f"the deployment has no graph {wanted!r}") from None
+            raise GraphNotFoundError(
+                f"the deployment has no graph {wanted!r} (`lmsystems graphs` lists them)"
+            ) from None
         return dict(found[0])
     return dict(client.assistants.get(wanted))

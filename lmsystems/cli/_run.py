@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.text import Text
 
+from .. import _validation as check
 from .._exceptions import InputError, LmsystemsError
 from .._types import Interrupt, StreamPart
 from ._events import HumanRenderer
@@ -121,6 +122,12 @@ def run_command(
         raise InputError(
             "--resume without --input answers a pending interrupt: name its thread with --thread"
         )
+    # Everything that can be checked is checked before a thread is created.
+    modes = check.stream_modes(list(stream_mode or DEFAULT_STREAM_MODES), argument="--stream-mode")
+    if payload is not _NO_ANSWER:
+        check.json_value(payload, argument="--input")
+    if thread is not None:
+        check.thread_id(thread, argument="--thread")
     connection = Connection(api_key, base_url, deployment_url, deployment_key)
     session: RunSession | None = None
     try:
@@ -129,7 +136,7 @@ def run_command(
                 client,
                 graph,
                 out,
-                modes=list(stream_mode or DEFAULT_STREAM_MODES),
+                modes=modes,
                 answers=answers,
                 interactive=not no_prompt and typer.get_text_stream("stdin").isatty(),
             )
