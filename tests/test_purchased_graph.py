@@ -21,6 +21,7 @@ import pytest
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
+from support.bad_server import json_reply, sse_reply, start_bad_server
 from support.marketplace import MarketplaceTable, create_marketplace_app, start_marketplace_server
 
 from lmsystems import (
@@ -335,6 +336,25 @@ def test_direct_mode_without_the_marketplace(market: Market) -> None:
         result = echo_parent(purchased).invoke({"question": "direct"})
     assert result["echo"]["state"] == {"question": "direct", "tone": "direct"}
     assert len(market.tracked) == tracked
+
+
+def test_no_deployment_key_sends_no_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """langgraph-sdk reads LANGGRAPH_API_KEY / LANGSMITH_API_KEY when it gets no key: a deployment without
+    a key must not receive the user's LangSmith key."""
+    canary = "lsv2_canary_" + secrets.token_hex(12)
+    monkeypatch.setenv("LANGSMITH_API_KEY", canary)
+    monkeypatch.setenv("LANGGRAPH_API_KEY", canary)
+    scripted = {
+        "GET /assistants/echo": json_reply(200, {"assistant_id": "echo"}),
+        "POST /runs/stream": sse_reply(
+            b'event: metadata\ndata: {"run_id": "r1"}\n\n', b'event: values\ndata: {"question": "q"}\n\n'
+        ),
+    }
+    with start_bad_server(scripted) as server, PurchasedGraph("echo", deployment_url=server.url) as purchased:
+        assert purchased.invoke({"question": "q"}) == {"question": "q"}
+        sent = [request.headers for request in server.requests]
+    assert [request.path for request in server.requests] == ["/assistants/echo", "/runs/stream"]
+    assert all("x-api-key" not in headers and canary not in str(headers) for headers in sent)
 
 
 def test_default_state_values_only_go_under_dict_inputs(market: Market) -> None:
