@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 from .. import _retry
+from .._body import READ_SIZE, RawBody, raw_read_error, take_over
 from .._errors import decode_body, describe, error_from_response
 from .._exceptions import (
     APIConnectionError,
@@ -340,28 +341,31 @@ class AsyncHTTP:
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         idle_timeout: float | None = None,
         deadline: float | None = None,
-    ) -> AsyncIterator[ServerSentEvent]:
-        """The server-sent events of an open stream; transport and decoding failures become our exceptions.
+    ) -> AsyncIterator[list[ServerSentEvent]]:
+        """The server-sent events of an open stream, in batches (those one read completed); transport and
+        decoding failures become our exceptions.
 
         `idle_timeout`: seconds without an event (heartbeat comments do not count) before a final
         APITimeoutError; `deadline`: a `time.monotonic()` instant after which the stream is given up.
+        The body is read straight from the connection where that is exact (see `lmsystems._body`).
         """
         decoder = SSEDecoder(max_event_bytes=max_event_bytes)
         where = f"{spec.method} {spec.path}"
         last_event = time.monotonic()
+        raw = take_over(response)
+        chunks = read_raw_body(raw) if raw is not None else response.aiter_bytes()
         try:
-            async for chunk in response.aiter_bytes():
+            async for chunk in chunks:
                 try:
                     events = decoder.feed(chunk)
                 except SSEDecodeError as error:
-                    for event in error.events:
-                        yield event
+                    if error.events:
+                        yield error.events
                     raise StreamError(f"broken event stream from {where}: {error}") from None
                 now = time.monotonic()
                 if events:
                     last_event = now
-                    for event in events:
-                        yield event
+                    yield events
                 elif idle_timeout is not None and now - last_event > idle_timeout:
                     raise APITimeoutError(
                         f"no event for {idle_timeout:g} s from {where} (only heartbeats)", final=True
@@ -378,3 +382,29 @@ class AsyncHTTP:
             ) from None
         except SSEDecodeError as error:
             raise StreamError(f"broken event stream from {where}: {error}") from None
+
+
+async def read_raw_body(raw: RawBody) -> AsyncIterator[bytes]:
+    """The body of a response taken over from httpx, read from its connection in large reads.
+
+    Failures are raised as the httpx exceptions httpx itself would have raised.
+    """
+    decoder = raw.decoder
+    try:
+        if raw.buffered:
+            body = decoder.feed(raw.buffered)
+            if body:
+                yield body
+        while not decoder.done:
+            data = b"" if raw.closed else await raw.network.read(READ_SIZE, timeout=raw.read_timeout)
+            if not data:
+                decoder.end()
+                return
+            body = decoder.feed(data)
+            if body:
+                yield body
+    except Exception as error:
+        mapped = raw_read_error(error)
+        if mapped is None:
+            raise
+        raise mapped from None

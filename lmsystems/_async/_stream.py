@@ -152,14 +152,15 @@ class AsyncRunState:
                         deadline=deadline,
                     )
                     tracker = self._tracker
-                    async for event in events:
-                        for ready in tracker.feed(event) if tracker is not None else (event,):
-                            if self._ended_runs and self._announced(ready):
-                                continue
-                            part = self._part(ready.event, ready.data, ready.id)
-                            self.events_delivered += 1
-                            failures = 0
-                            yield part
+                    async for batch in events:
+                        for event in batch:
+                            for ready in tracker.feed(event) if tracker is not None else (event,):
+                                if self._ended_runs and self._announced(ready):
+                                    continue
+                                part = self._part(ready.event, ready.data, ready.id)
+                                self.events_delivered += 1
+                                failures = 0
+                                yield part
                 # A clean close. Only the run's end may end the stream: a proxy may close early, and
                 # the run may end between the close and our look at it, so a finished run is read once
                 # more from the last event delivered before the stream is declared done.
@@ -375,7 +376,7 @@ class AsyncRunState:
             self.run_id = self.run_id or value.get("run_id")
         elif event == "error":
             raise self._run_error(value)
-        else:
+        elif "__interrupt__" in data:  # a cheap look at the text before the decoded value
             found = interrupts_in_part(event, value)
             if found is not None:
                 self.interrupts = found
@@ -443,13 +444,14 @@ class AsyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return self._state.interrupted
 
-    def __aiter__(self) -> AsyncRunStream:
-        return self
-
-    async def __anext__(self) -> StreamPart:
+    def __aiter__(self) -> AsyncIterator[StreamPart]:
+        # The parts generator itself: a loop over the stream pays no wrapper call per part.
         if self._parts is None:
             self._parts = self._state.parts()
-        return await self._parts.__anext__()
+        return self._parts
+
+    async def __anext__(self) -> StreamPart:
+        return await self.__aiter__().__anext__()
 
     async def __aenter__(self) -> AsyncRunStream:
         return self

@@ -153,14 +153,15 @@ class SyncRunState:
                         deadline=deadline,
                     )
                     tracker = self._tracker
-                    for event in events:
-                        for ready in tracker.feed(event) if tracker is not None else (event,):
-                            if self._ended_runs and self._announced(ready):
-                                continue
-                            part = self._part(ready.event, ready.data, ready.id)
-                            self.events_delivered += 1
-                            failures = 0
-                            yield part
+                    for batch in events:
+                        for event in batch:
+                            for ready in tracker.feed(event) if tracker is not None else (event,):
+                                if self._ended_runs and self._announced(ready):
+                                    continue
+                                part = self._part(ready.event, ready.data, ready.id)
+                                self.events_delivered += 1
+                                failures = 0
+                                yield part
                 # A clean close. Only the run's end may end the stream: a proxy may close early, and
                 # the run may end between the close and our look at it, so a finished run is read once
                 # more from the last event delivered before the stream is declared done.
@@ -376,7 +377,7 @@ class SyncRunState:
             self.run_id = self.run_id or value.get("run_id")
         elif event == "error":
             raise self._run_error(value)
-        else:
+        elif "__interrupt__" in data:  # a cheap look at the text before the decoded value
             found = interrupts_in_part(event, value)
             if found is not None:
                 self.interrupts = found
@@ -444,13 +445,14 @@ class SyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return self._state.interrupted
 
-    def __iter__(self) -> SyncRunStream:
-        return self
-
-    def __next__(self) -> StreamPart:
+    def __iter__(self) -> Iterator[StreamPart]:
+        # The parts generator itself: a loop over the stream pays no wrapper call per part.
         if self._parts is None:
             self._parts = self._state.parts()
-        return self._parts.__next__()
+        return self._parts
+
+    def __next__(self) -> StreamPart:
+        return self.__iter__().__next__()
 
     def __enter__(self) -> SyncRunStream:
         return self

@@ -1,0 +1,151 @@
+"""Sans-I/O decoder of an HTTP/1.1 message body: chunked (RFC 9112 section 7.1), sized, or read to close.
+
+Event streams are read below httpx (see `_body.py`): h11 spends most of a stream's CPU making one event
+per HTTP chunk, and the real server sends one chunk per server-sent event. This decoder turns whole
+network reads (up to 64 KiB, many chunks) into body bytes at once. It is as strict as h11 where it
+matters: a malformed size line or a missing CRLF after a chunk is a protocol error, and so is a body
+that ends before its terminating chunk (or its Content-Length). Bytes after the end of the body are
+not the body's and are ignored (h11 would take them for the next response; the connection is closed).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["BodyDecoder", "BodyProtocolError"]
+
+_HEX: Final = re.compile(rb"[0-9A-Fa-f]{1,16}")
+_MAX_LINE: Final = 16 * 1024  # a size or trailer line longer than this is refused (h11 allows 16 KiB too)
+
+_SIZE: Final = 0  # at a chunk-size line
+_DATA: Final = 1  # inside a chunk's data
+_CRLF: Final = 2  # at the CRLF that ends a chunk's data
+_TRAILER: Final = 3  # after the last chunk: trailer lines up to a blank one
+_DONE: Final = 4
+
+
+class BodyProtocolError(Exception):
+    """The body breaks HTTP/1.1 framing (`truncated` when the connection closed before its end)."""
+
+    def __init__(self, message: str, *, truncated: bool = False) -> None:
+        super().__init__(message)
+        self.truncated = truncated
+
+
+class BodyDecoder:
+    """Body bytes out of the bytes that follow a response's headers.
+
+    `BodyDecoder("chunked")`, `BodyDecoder("length", length=N)` or `BodyDecoder("close")`; `feed(data)`
+    returns the body bytes `data` completes, `done` tells that the body is complete (more bytes are
+    then an error), `end()` is called at EOF.
+    """
+
+    __slots__ = ("_buffer", "_framing", "_left", "_state")
+
+    def __init__(self, framing: str, *, length: int | None = None) -> None:
+        if framing not in ("chunked", "length", "close"):
+            raise ValueError(f"unknown body framing {framing!r}")
+        if framing == "length" and (length is None or length < 0):
+            raise ValueError("a sized body needs its length")
+        self._framing = framing
+        self._buffer = b""
+        self._left = length or 0  # bytes left in the current chunk's data (or the sized body)
+        self._state = _DONE if framing == "length" and not length else _SIZE
+
+    @property
+    def done(self) -> bool:
+        """Whether the whole body was read."""
+        return self._state == _DONE
+
+    def feed(self, data: bytes) -> bytes:
+        """The body bytes that `data` (the next bytes from the connection) carries."""
+        if self._state == _DONE:
+            return b""  # what follows the body is not the body's (the connection is not reused)
+        if self._framing == "close":
+            return data
+        if self._framing == "length":
+            if len(data) > self._left:
+                data = data[: self._left]
+            self._left -= len(data)
+            if not self._left:
+                self._state = _DONE
+            return data
+        return self._feed_chunked(data)
+
+    def end(self) -> None:
+        """At EOF: raise BodyProtocolError(truncated=True) unless the body is complete."""
+        if self._state == _DONE or self._framing == "close":
+            self._state = _DONE
+            return
+        what = "incomplete chunked read" if self._framing == "chunked" else f"{self._left} bytes missing"
+        raise BodyProtocolError(
+            f"peer closed connection without sending complete message body: {what}", truncated=True
+        )
+
+    def _feed_chunked(self, data: bytes) -> bytes:
+        if self._buffer:
+            data = self._buffer + data
+            self._buffer = b""
+        out: list[bytes] = []
+        pos = 0
+        end = len(data)
+        state = self._state
+        left = self._left
+        find = data.find
+        hex_match = _HEX.fullmatch
+        while pos < end:
+            if state == _SIZE:
+                eol = find(b"\r\n", pos)
+                if eol < 0:
+                    if end - pos > _MAX_LINE:
+                        raise BodyProtocolError("a chunk-size line is too long")
+                    self._buffer = data[pos:]
+                    break
+                line = data[pos:eol]
+                if b";" in line:  # chunk extensions are allowed, and ignored
+                    line = line.partition(b";")[0]
+                line = line.rstrip(b" \t")
+                if hex_match(line) is None:
+                    raise BodyProtocolError(f"bad chunk-size line {data[pos:eol][:40]!r}")
+                left = int(line, 16)
+                pos = eol + 2
+                state = _DATA if left else _TRAILER
+            elif state == _DATA:
+                stop = pos + left
+                if stop <= end:
+                    out.append(data[pos:stop])
+                    pos = stop
+                    left = 0
+                    state = _CRLF
+                else:
+                    out.append(data[pos:])
+                    left = stop - end
+                    pos = end
+            elif state == _CRLF:
+                if end - pos < 2:
+                    if data[pos:] != b"\r":
+                        raise BodyProtocolError("a chunk's data is not followed by CRLF")
+                    self._buffer = data[pos:]
+                    break
+                if data[pos : pos + 2] != b"\r\n":
+                    raise BodyProtocolError("a chunk's data is not followed by CRLF")
+                pos += 2
+                state = _SIZE
+            elif state == _TRAILER:
+                eol = find(b"\r\n", pos)
+                if eol < 0:
+                    if end - pos > _MAX_LINE:
+                        raise BodyProtocolError("a trailer line is too long")
+                    self._buffer = data[pos:]
+                    break
+                blank = eol == pos
+                pos = eol + 2
+                if blank:
+                    state = _DONE
+                    break  # what follows the body is not the body's (the connection is not reused)
+        self._state = state
+        self._left = left
+        if not out:
+            return b""
+        return out[0] if len(out) == 1 else b"".join(out)

@@ -1,0 +1,138 @@
+"""The body decoder of the direct stream reader (lmsystems/_chunked.py) against h11, the reference.
+
+Any split of a valid chunked body into reads gives the body h11 gives; every malformed body h11 refuses
+is refused too; a body cut short is a truncation, never a silent end.
+"""
+
+from __future__ import annotations
+
+import h11
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lmsystems._chunked import BodyDecoder, BodyProtocolError
+
+
+def encode_chunked(pieces: list[bytes], *, extensions: bool = False, trailers: bool = False) -> bytes:
+    out = bytearray()
+    for index, piece in enumerate(pieces):
+        size = f"{len(piece):x}".encode()
+        if extensions and index % 2:
+            size += b";name=value"
+        out += size + b"\r\n" + piece + b"\r\n"
+    out += b"0\r\n"
+    if trailers:
+        out += b"x-trailer: 1\r\n"
+    out += b"\r\n"
+    return bytes(out)
+
+
+def h11_body(raw: bytes) -> bytes:
+    """The body h11 reads from a chunked response whose body bytes are `raw`."""
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+    connection.send(h11.EndOfMessage())
+    connection.receive_data(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + raw)
+    connection.receive_data(b"")
+    body = bytearray()
+    while True:
+        event = connection.next_event()
+        if isinstance(event, h11.Data):
+            body += event.data
+        elif isinstance(event, h11.EndOfMessage):
+            return bytes(body)
+        elif event is h11.NEED_DATA or isinstance(event, h11.ConnectionClosed):
+            raise AssertionError("h11 needs more data")
+
+
+def decode(raw: bytes, cuts: list[int]) -> tuple[bytes, bool]:
+    decoder = BodyDecoder("chunked")
+    body = bytearray()
+    start = 0
+    for cut in [*sorted({c % (len(raw) + 1) for c in cuts}), len(raw)]:
+        body += decoder.feed(raw[start:cut])
+        start = cut
+    return bytes(body), decoder.done
+
+
+pieces = st.lists(st.binary(min_size=1, max_size=300), max_size=20)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    pieces=pieces, cuts=st.lists(st.integers(min_value=0, max_value=10_000), max_size=30), ext=st.booleans()
+)
+def test_any_split_gives_the_body_h11_gives(pieces: list[bytes], cuts: list[int], ext: bool) -> None:
+    raw = encode_chunked(pieces, extensions=ext, trailers=ext)
+    body, done = decode(raw, cuts)
+    assert done
+    assert body == h11_body(raw) == b"".join(pieces)
+
+
+@settings(max_examples=200, deadline=None)
+@given(pieces=st.lists(st.binary(min_size=1, max_size=200), min_size=1, max_size=10), data=st.data())
+def test_a_body_cut_short_is_a_truncation(pieces: list[bytes], data: st.DataObject) -> None:
+    raw = encode_chunked(pieces)
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw) - 1))
+    decoder = BodyDecoder("chunked")
+    decoder.feed(raw[:cut])
+    assert not decoder.done
+    with pytest.raises(BodyProtocolError) as caught:
+        decoder.end()
+    assert caught.value.truncated
+    assert "incomplete chunked read" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"zz\r\nab\r\n0\r\n\r\n",  # not hex
+        b"-2\r\nab\r\n0\r\n\r\n",  # a sign
+        b"0x2\r\nab\r\n0\r\n\r\n",  # a prefix
+        b"\r\nab\r\n0\r\n\r\n",  # empty size
+        b"2\r\nabc\r\n0\r\n\r\n",  # data longer than its size
+        b"2\r\nab0\r\n\r\n",  # no CRLF after the data
+        b"11111111111111111\r\n",  # 17 hex digits
+    ],
+)
+def test_malformed_chunked_bodies_are_refused_like_h11_refuses_them(raw: bytes) -> None:
+    with pytest.raises(BodyProtocolError):
+        decoder = BodyDecoder("chunked")
+        decoder.feed(raw)
+        decoder.end()
+    with pytest.raises(h11.RemoteProtocolError):
+        h11_body(raw)
+
+
+def test_bytes_after_the_end_are_not_the_body() -> None:
+    decoder = BodyDecoder("chunked")
+    assert decoder.feed(b"2\r\nab\r\n0\r\n\r\nextra") == b"ab"
+    assert decoder.done and decoder.feed(b"more") == b""
+    decoder.end()
+
+
+def test_a_size_line_split_anywhere_and_a_lone_cr_at_a_read_end() -> None:
+    raw = encode_chunked([b"x" * 300, b"y" * 5])
+    for cut in range(len(raw) + 1):
+        assert decode(raw, [cut]) == (b"x" * 300 + b"y" * 5, True)
+
+
+def test_sized_and_close_delimited_bodies() -> None:
+    sized = BodyDecoder("length", length=5)
+    assert sized.feed(b"ab") == b"ab" and not sized.done
+    assert sized.feed(b"cde") == b"cde" and sized.done
+    assert sized.feed(b"f") == b""
+    assert BodyDecoder("length", length=1).feed(b"ab") == b"a"
+    short = BodyDecoder("length", length=5)
+    short.feed(b"abc")
+    with pytest.raises(BodyProtocolError) as caught:
+        short.end()
+    assert caught.value.truncated and "2 bytes missing" in str(caught.value)
+    assert BodyDecoder("length", length=0).done
+    closing = BodyDecoder("close")
+    assert closing.feed(b"anything") == b"anything"
+    closing.end()
+    assert closing.done
+    with pytest.raises(ValueError):
+        BodyDecoder("gzip")
