@@ -43,11 +43,16 @@ class HumanRenderer:
         self._shown: set[str] = set()  # ids of messages already shown (so node updates do not repeat them)
         self._partial: dict[str, int] = {}  # messages/partial: characters of each message written so far
 
+    @staticmethod
+    def silent(part: StreamPart) -> bool:
+        """Whether a part is never shown (metadata)."""
+        return part.event.partition("|")[0] in ("metadata", "messages/metadata")
+
     def show(self, part: StreamPart) -> bool:
         """Show one part; False when there was nothing to show (metadata, an empty chunk)."""
         mode, _, namespace = part.event.partition("|")
         data = part.data
-        if mode in ("metadata", "messages/metadata"):
+        if self.silent(part):
             return False
         if mode == "messages":  # messages-tuple: [message chunk, metadata]
             message = data[0] if isinstance(data, list) and data else data

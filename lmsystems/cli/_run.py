@@ -230,8 +230,10 @@ class RunSession:
                     self.run_id = stream.run_id or self.run_id
                     if self.out.json_mode:
                         self.out.json(_part_json(part))
-                    elif self.renderer.show(part):
-                        spinner.stop()
+                    else:
+                        if not HumanRenderer.silent(part):
+                            spinner.stop()  # before writing: a spinner would overwrite the line
+                        self.renderer.show(part)
         finally:
             spinner.stop()
             self.renderer.end_line()
