@@ -455,3 +455,46 @@ def test_dev_refuses_a_missing_config_and_bad_names(tmp_path: Path) -> None:
             env=clean_env(),
         )
     assert taken.code == 2 and f"cannot serve the marketplace on 127.0.0.1:{busy_port}" in taken.stderr, taken
+
+
+# --- packaging -----------------------------------------------------------------------------------------
+
+
+def test_import_lmsystems_does_not_import_the_cli_or_its_dependencies() -> None:
+    heavy = ("typer", "rich", "click", "starlette", "uvicorn", "lmsystems.cli", "lmsystems._dev")
+    code = (
+        f"import sys; loaded = lambda: sorted(m for m in sys.modules if m.startswith({heavy!r})); "
+        "import lmsystems; print(loaded()); "
+        # httpx itself imports rich and click when they are installed (for its own command line).
+        "from lmsystems import SyncLmsystemsClient; "
+        "print([m for m in loaded() if not m.startswith(('rich', 'click'))])"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.splitlines() == ["[]", "[]"]
+
+
+@pytest.mark.parametrize(
+    ("blocked", "args", "message"),
+    [
+        (
+            "typer",
+            ["--help"],
+            "the command line needs the 'cli' extra: pip install 'lmsystems[cli]' (missing: typer)",
+        ),
+        (
+            "uvicorn",
+            ["dev", "--config", str(TEST_AGENT_SERVER_DIR)],
+            "pip install 'lmsystems[dev]' (missing: uvicorn)",
+        ),
+    ],
+)
+def test_a_missing_extra_is_named_with_the_command_that_installs_it(
+    blocked: str, args: list[str], message: str
+) -> None:
+    code = f"import sys; sys.modules[{blocked!r}] = None; from lmsystems.cli import main; main({args!r})"
+    completed = subprocess.run(
+        [sys.executable, "-c", code], env=clean_env(), capture_output=True, text=True, timeout=60, check=False
+    )
+    assert completed.returncode == 2, completed
+    assert message in completed.stderr
+    assert "Traceback" not in completed.stderr

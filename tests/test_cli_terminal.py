@@ -53,7 +53,10 @@ class Terminal:
         """Run `lmsystems ARGS` in a new 120x40 terminal; return the file its exit code will be written to."""
         exit_file = self.workdir / f"{name}.exit"
         script = self.workdir / f"{name}.sh"
-        script.write_text(f"{shlex.join([*LMSYSTEMS, *args])}\necho $? > {shlex.quote(str(exit_file))}\n")
+        # The trap keeps the shell alive through Ctrl-C (the command itself gets the default handler).
+        script.write_text(
+            f"trap true INT\n{shlex.join([*LMSYSTEMS, *args])}\necho $? > {shlex.quote(str(exit_file))}\n"
+        )
         self.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", name, f"sh {shlex.quote(str(script))}")
         if self.socket_path is None:
             self.socket_path = Path(self.tmux("display-message", "-p", "-t", name, "#{socket_path}").strip())
@@ -107,9 +110,14 @@ def test_the_interrupt_prompt_in_a_real_terminal(terminal: Terminal) -> None:
     reject = terminal.start("reject", *run)
     leave = terminal.start("leave", *run)
     slow = terminal.start("slow", "run", "slow-graph", "--input", '{"seconds": 1.5, "steps": 1}')
+    cancel = terminal.start("cancel", "run", "slow-graph", "--input", '{"seconds": 5, "steps": 1}')
 
     # A spinner while nothing has arrived yet (only on a terminal); it leaves no trace.
     terminal.wait_for("slow", "waiting for the graph")
+
+    # Ctrl-C stops following the run (which goes on on the server): exit code 130, no traceback.
+    terminal.wait_for("cancel", "waiting for the graph")
+    terminal.send("cancel", "C-c")
 
     # The question, then the prompt; nothing of the rest of the run yet.
     screen = terminal.wait_for("approve", "answer> ")
@@ -141,6 +149,11 @@ def test_the_interrupt_prompt_in_a_real_terminal(terminal: Terminal) -> None:
     screen = terminal.screen("leave")
     assert "the run waits for an answer on thread " in screen
     assert "--resume VALUE" in screen
+
+    assert terminal.exit_code(cancel, "cancel") == 130
+    screen = terminal.screen("cancel")
+    assert "stopped following the run; it goes on on the server (thread " in screen
+    assert "Traceback" not in screen
 
     assert terminal.exit_code(slow, "slow") == 0
     screen = terminal.screen("slow")
