@@ -444,8 +444,19 @@ def test_dev_refuses_a_missing_config_and_bad_names(tmp_path: Path) -> None:
     assert bad_name.code == 2 and "NAME=GRAPH_ID" in bad_name.stderr, bad_name
     unknown = cli("dev", "--config", str(TEST_AGENT_SERVER_DIR), "--graph-name", "x=nope", env=clean_env())
     assert unknown.code == 2 and "'nope', which the config does not serve" in unknown.stderr, unknown
+    no_dir = cli(
+        "dev",
+        "--config",
+        str(TEST_AGENT_SERVER_DIR),
+        "--ready-file",
+        str(tmp_path / "no" / "r"),
+        env=clean_env(),
+    )
+    assert no_dir.code == 2 and "--ready-file: no such directory" in no_dir.stderr, no_dir
     busy_port = find_free_port()
     with socket.create_server(("127.0.0.1", busy_port)):
+        busy = cli("dev", "--config", str(TEST_AGENT_SERVER_DIR), "--port", str(busy_port), env=clean_env())
+        assert busy.code == 2 and f"port {busy_port} is not free on 127.0.0.1" in busy.stderr, busy
         taken = cli(
             "dev",
             "--config",

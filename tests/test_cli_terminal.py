@@ -49,13 +49,16 @@ class Terminal:
         )
         return completed.stdout
 
-    def start(self, name: str, *args: str) -> Path:
-        """Run `lmsystems ARGS` in a new 120x40 terminal; return the file its exit code will be written to."""
+    def start(self, name: str, *args: str, stdout: Path | None = None) -> Path:
+        """Run `lmsystems ARGS` in a new 120x40 terminal (stdout to a file, if given); return the file
+        its exit code will be written to."""
         exit_file = self.workdir / f"{name}.exit"
         script = self.workdir / f"{name}.sh"
+        redirect = f" > {shlex.quote(str(stdout))}" if stdout is not None else ""
         # The trap keeps the shell alive through Ctrl-C (the command itself gets the default handler).
         script.write_text(
-            f"trap true INT\n{shlex.join([*LMSYSTEMS, *args])}\necho $? > {shlex.quote(str(exit_file))}\n"
+            f"trap true INT\n{shlex.join([*LMSYSTEMS, *args])}{redirect}\n"
+            f"echo $? > {shlex.quote(str(exit_file))}\n"
         )
         self.tmux("new-session", "-d", "-x", "120", "-y", "40", "-s", name, f"sh {shlex.quote(str(script))}")
         if self.socket_path is None:
@@ -111,6 +114,8 @@ def test_the_interrupt_prompt_in_a_real_terminal(terminal: Terminal) -> None:
     leave = terminal.start("leave", *run)
     slow = terminal.start("slow", "run", "slow-graph", "--input", '{"seconds": 1.5, "steps": 1}')
     cancel = terminal.start("cancel", "run", "slow-graph", "--input", '{"seconds": 5, "steps": 1}')
+    transcript = terminal.workdir / "transcript.txt"
+    redirected = terminal.start("redirected", *run, stdout=transcript)
 
     # A spinner while nothing has arrived yet (only on a terminal); it leaves no trace.
     terminal.wait_for("slow", "waiting for the graph")
@@ -132,6 +137,11 @@ def test_the_interrupt_prompt_in_a_real_terminal(terminal: Terminal) -> None:
     terminal.wait_for("reject", "answer> \nanswer> ")
     terminal.send("reject", '{"accepted": false}', "Enter")
 
+    # With stdout redirected, the question and the prompt come where the person looks (stderr).
+    screen = terminal.wait_for("redirected", "answer> ")
+    assert "? Approve?" in screen
+    terminal.send("redirected", "no", "Enter")
+
     # Ctrl-D at the prompt leaves the interrupt pending: exit code 3, and how to answer it later.
     terminal.wait_for("leave", "answer> ")
     terminal.send("leave", "C-d")
@@ -149,6 +159,10 @@ def test_the_interrupt_prompt_in_a_real_terminal(terminal: Terminal) -> None:
     screen = terminal.screen("leave")
     assert "the run waits for an answer on thread " in screen
     assert "--resume VALUE" in screen
+
+    assert terminal.exit_code(redirected, "redirected") == 0
+    assert "ai (finalizer): Rejected: Ship the release" in transcript.read_text()
+    assert "answer>" not in transcript.read_text()
 
     assert terminal.exit_code(cancel, "cancel") == 130
     screen = terminal.screen("cancel")

@@ -15,11 +15,13 @@ out the deployment key (also random per session) that the server was given.
 from __future__ import annotations
 
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from .._exceptions import InputError
 from .._settings import API_KEY_ENV, BASE_URL_ENV
 from .agent_server import DEPLOYMENT_KEY_ENV, RunningAgentServer, graph_ids, start_agent_server
 from .marketplace import (
@@ -107,6 +109,8 @@ def start_dev_stack(
     if config_file.is_dir():
         config_file = config_file / "langgraph.json"
     config_file = config_file.resolve()
+    if port is not None:
+        _check_port_free(port, option="port")
     user_key = f"lms_dev_{secrets.token_hex(16)}"
     table = dev_table(user_key, graph_ids(config_file), names=names)
     deployment_key = f"lms_dev_deployment_{secrets.token_hex(16)}"
@@ -129,3 +133,12 @@ def start_dev_stack(
     return DevStack(
         agent_server=server, marketplace=marketplace, table=table, user_key=user_key, config_file=config_file
     )
+
+
+def _check_port_free(port: int, *, option: str) -> None:
+    """InputError when something listens on 127.0.0.1:port (`langgraph dev` would silently move away)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise InputError(f"{option} {port} is not free on 127.0.0.1: {error.strerror}") from None

@@ -101,6 +101,8 @@ def dev_command(
     ] = None,
 ) -> None:
     names = _parse_names(graph_name or [])
+    if ready_file is not None and not ready_file.parent.is_dir():
+        raise InputError(f"--ready-file: no such directory: {ready_file.parent}")
     from .._dev.stack import start_dev_stack  # imports starlette and uvicorn (MissingExtraError without them)
 
     out = Output()
@@ -128,7 +130,12 @@ def dev_command(
                 for name, value in stack.env().items():
                     typer.echo(f"{name}={value}")
                 if ready_file is not None:
-                    _write_private(ready_file, stack.env(with_deployment=True))
+                    try:
+                        _write_private(ready_file, stack.env(with_deployment=True))
+                    except OSError as error:
+                        raise InputError(
+                            f"--ready-file: cannot write {ready_file}: {error.strerror}"
+                        ) from None
                     wrote_ready_file = True
                 out.note("press Ctrl-C to stop")
                 code = server.process.wait()

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
 from .. import _validation as check
@@ -259,7 +260,19 @@ class RunSession:
             )
             if not self.interactive or self.answers:
                 return
-        console = self.out.err if self.out.json_mode else self.out.out
+        consoles = [self.out.err if self.out.json_mode else self.out.out]
+        if self.interactive and not self.answers and self.prompt_console is not consoles[0]:
+            consoles.append(self.prompt_console)  # stdout goes elsewhere: ask where the person looks
+        for console in consoles:
+            self._show_question(console, interrupts)
+
+    @property
+    def prompt_console(self) -> Console:
+        """Where to ask: stdout when it is the terminal (and not --json), else stderr."""
+        return self.out.out if self.out.tty and not self.out.json_mode else self.out.err
+
+    @staticmethod
+    def _show_question(console: Console, interrupts: Sequence[Interrupt]) -> None:
         for interrupt in interrupts[:1]:
             question, details = split_question(interrupt.get("value"))
             console.print(Text(f"? {question}", style="bold yellow"))
@@ -277,7 +290,7 @@ class RunSession:
             return answer
         if not self.interactive:
             return _NO_ANSWER
-        console = self.out.err if self.out.json_mode else self.out.out
+        console = self.prompt_console
         while True:
             try:
                 text = console.input(Text("answer> ", style="bold"))
