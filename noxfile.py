@@ -112,5 +112,15 @@ def bench(session: nox.Session) -> None:
 
     `nox -s bench -- --quick` for a short run; results go to bench-results/ (results.md, results.json).
     """
-    session.install("-e", ".[test]", "langgraph-sdk==0.4.14")
+    # Not the test extra: its CLI libraries (click, rich, pygments) make `import httpx` load httpx's own
+    # CLI, which would weigh on every contender's import cost. This is what a user of the SDK has, plus
+    # the Agent Server for the real-server measurement.
+    session.install(
+        "-e",
+        ".",
+        "langgraph-sdk==0.4.14",
+        "langgraph-cli[inmem]>=0.4.40",
+        "langgraph>=1.0",
+        "langchain-core>=1.0",
+    )
     session.run("python", "bench/run.py", *session.posargs)

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from .._exceptions import (
     LmsystemsError,
     StreamError,
 )
+from .._json import loads
 from .._logging import redact
 from .._requests import Endpoint, RequestSpec
 from .._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecodeError, SSEDecoder, SSETruncatedError
@@ -83,7 +83,7 @@ def parse_json_response(endpoint: Endpoint, spec: RequestSpec, response: httpx.R
     if response.status_code == 204 or not content:
         return None
     try:
-        return json.loads(content)
+        return loads(content)
     except ValueError:
         shown = describe(content, decode_body(content, response.headers.get("content-type")))
         raise APIResponseError(

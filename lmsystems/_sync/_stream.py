@@ -24,8 +24,6 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -41,6 +39,7 @@ from .._exceptions import (
     StreamError,
 )
 from .._interrupts import describe_run, interrupts_in_part
+from .._json import loads
 from .._requests import Endpoint, RequestSpec, build
 from .._resume import ResumeTracker
 from .._settings import StreamLimits
@@ -170,6 +169,12 @@ class SyncRunState:
                     for ready in self._tracker.end_of_stream() if self._tracker is not None else ():
                         self.events_delivered += 1
                         yield self._part(ready.event, ready.data, ready.id)
+                    logger.debug(
+                        "the stream of run %s ended: %d events delivered, %d reconnects",
+                        self.run_id,
+                        self.events_delivered,
+                        self.reconnects,
+                    )
                     return
                 status = self._run_status(self._repair_run or self.run_id)
                 if status is not None and status not in UNFINISHED_RUN_STATUSES:
@@ -205,7 +210,15 @@ class SyncRunState:
                     f"({self.events_delivered} events delivered)",
                     final=True,
                 )
-            logger.info("resuming the stream of run %s in %.2fs after: %s", self.run_id, delay, reason)
+            logger.info(
+                "resuming the stream of %s in %.2fs (attempt %d of %d, after event %s) after: %s",
+                f"thread {self.thread_id}" if self._follows_thread else f"run {self.run_id}",
+                delay,
+                failures,
+                limits.max_reconnects,
+                self.last_event_id or "-",
+                reason,
+            )
             sleep(delay)
             self.reconnects += 1
             if self._follows_thread:
@@ -314,7 +327,7 @@ class SyncRunState:
         if event.event != "metadata" or '"run_done"' not in event.data:
             return False
         try:
-            value = json.loads(event.data)
+            value = loads(event.data)
         except ValueError:
             return False
         return (
@@ -327,6 +340,8 @@ class SyncRunState:
         """A thread stream follows the thread from when it joined: its Date header (the server's clock)."""
         if not self._follows_thread or not date or self._tracker is None:
             return
+        from email.utils import parsedate_to_datetime  # noqa: PLC0415 - only thread streams need it
+
         try:
             self._joined_at_ms = int(parsedate_to_datetime(date).timestamp() * 1000)
         except (TypeError, ValueError):
@@ -366,7 +381,7 @@ class SyncRunState:
 
     def _part(self, event: str, data: str, event_id: str | None) -> StreamPart:
         try:
-            value: Any = json.loads(data) if data else None
+            value: Any = loads(data) if data else None
         except ValueError:
             raise StreamError(
                 f"event {event!r} of run {self.run_id} carries data that is not JSON: {data[:200]!r}",
@@ -480,6 +495,8 @@ def _event_ms(event_id: str | None) -> int | None:
 
 def _iso_ms(value: Any) -> int | None:
     """An ISO 8601 timestamp as milliseconds since the epoch (None when it is not one)."""
+    from datetime import datetime  # noqa: PLC0415 - only thread stream repairs need it
+
     if not isinstance(value, str):
         return None
     try:
