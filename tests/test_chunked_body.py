@@ -6,7 +6,10 @@ is refused too; a body cut short is a truncation, never a silent end.
 
 from __future__ import annotations
 
+from typing import Any
+
 import h11
+import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -136,3 +139,48 @@ def test_sized_and_close_delimited_bodies() -> None:
     assert closing.done
     with pytest.raises(ValueError):
         BodyDecoder("gzip")
+
+
+# ------------------------------------------------------------------ the direct reader on real connections
+
+
+def test_streams_of_the_real_server_are_read_below_httpx(
+    agent_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the installed httpx and httpcore, the SDK's streams take the direct path (an httpx upgrade
+    that changes the layout makes this fail, rather than silently fall back)."""
+    import lmsystems._async._http as async_http
+    import lmsystems._sync._http as sync_http
+    from lmsystems import SyncLmsystemsClient
+    from lmsystems._body import take_over
+
+    taken: list[bool] = []
+
+    def spy(response: httpx.Response) -> Any:
+        raw = take_over(response)
+        taken.append(raw is not None)
+        return raw
+
+    monkeypatch.setattr(sync_http, "take_over", spy)
+    monkeypatch.setattr(async_http, "take_over", spy)
+    with SyncLmsystemsClient(
+        "custom_events", deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
+    ) as client:
+        thread = client.create_thread()
+        parts = client.stream_run(thread, {"count": 500}, stream_mode=["custom"]).collect()
+    assert [p.data["index"] for p in parts if p.event == "custom"] == list(range(500))
+    assert taken and all(taken)
+
+
+def test_a_custom_transport_falls_back_to_httpx() -> None:
+    from lmsystems._body import take_over
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=b"data: 1\n\n")
+
+    with (
+        httpx.Client(transport=httpx.MockTransport(answer)) as client,
+        client.stream("GET", "http://test/stream") as response,
+    ):
+        assert take_over(response) is None
+        assert response.read() == b"data: 1\n\n"
