@@ -37,19 +37,11 @@ from ._exceptions import (
     ThreadBusyError,
 )
 from ._types import (
-    Assistant,
-    Checkpoint,
-    Cron,
     Deployment,
-    Interrupt,
     MultitaskStrategy,
-    Run,
     StateUpdateResult,
-    StoreItem,
     StreamMode,
     StreamPart,
-    Thread,
-    ThreadState,
     ThreadStatus,
 )
 
@@ -58,6 +50,7 @@ if TYPE_CHECKING:
     from ._async._stream import AsyncRunStream
     from ._sync._stream import SyncRunStream
     from ._sync_client import SyncLmsystemsClient
+    from ._types import Assistant, Checkpoint, Cron, Interrupt, Run, StoreItem, Thread, ThreadState
     from .purchased_graph import PurchasedGraph
 
 __version__ = "2.0.0.dev0"
@@ -68,6 +61,11 @@ _LAZY = {
     "SyncLmsystemsClient": "._sync_client",
     "SyncRunStream": "._sync._stream",
     "PurchasedGraph": ".purchased_graph",  # needs the langgraph extra
+    # The result TypedDicts: plain dicts at run time, their generated module loads when first asked for.
+    **dict.fromkeys(
+        ("Assistant", "Checkpoint", "Cron", "Interrupt", "Run", "StoreItem", "Thread", "ThreadState"),
+        "._types",
+    ),
 }
 
 __all__ = [

@@ -4,8 +4,10 @@ httpx hands a streamed HTTP/1.1 body through h11, httpcore and its own byte stre
 time, and the Agent Server sends one chunk per event: h11 alone was 37% of a stream's CPU. Once httpx
 has read the response's headers, `take_over()` returns the connection's network stream and the bytes
 h11 has buffered but not parsed yet (`h11.Connection.trailing_data`), and the stream reads whole
-network reads (64 KiB) through our own chunked decoder. The connection is not reused afterwards: h11
-never saw the body, so httpcore closes the connection when the response is closed.
+network reads (64 KiB) through our own chunked decoder. When the whole body was read, `hand_back()`
+brings h11 to the end of the message (as if it had read the body), so that httpcore keeps the connection
+for the next request; a body left early (or anything unexpected) closes the connection instead, which is
+what httpcore does whenever h11 has not reached the end of a response.
 
 It applies only where it is exact: HTTP/1.1 through httpx's own transport (no proxy, no custom
 transport), no content encoding, and h11 still at the start of the body. Anything else (HTTP/2, a
@@ -23,7 +25,7 @@ import httpx
 
 from ._chunked import BodyDecoder, BodyProtocolError
 
-__all__ = ["READ_SIZE", "RawBody", "raw_read_error", "take_over"]
+__all__ = ["READ_SIZE", "RawBody", "hand_back", "raw_read_error", "take_over"]
 
 READ_SIZE: Final = 64 * 1024
 # response.stream -> httpx's response stream -> httpcore's pool stream -> its connection stream -> the
@@ -40,6 +42,8 @@ class RawBody:
     buffered: bytes
     closed: bool  # the connection already reached EOF
     read_timeout: float | None
+    h11: Any  # the connection's h11.Connection, brought to the end of the message by hand_back()
+    chunked: bool
 
 
 def take_over(response: httpx.Response) -> RawBody | None:
@@ -74,7 +78,34 @@ def take_over(response: httpx.Response) -> RawBody | None:
         decoder = BodyDecoder("close")
     buffered, closed = h11_connection.trailing_data
     timeout = response.request.extensions.get("timeout", {})
-    return RawBody(network, decoder, bytes(buffered), bool(closed), timeout.get("read"))
+    return RawBody(
+        network,
+        decoder,
+        bytes(buffered),
+        bool(closed),
+        timeout.get("read"),
+        h11_connection,
+        transfer_encoding is not None,
+    )
+
+
+def hand_back(raw: RawBody) -> bool:
+    """After a whole chunked body: let h11 read the end of the message, so the connection can be reused.
+
+    h11 still holds the bytes that followed the headers (we read them through `trailing_data`, which does
+    not consume them): they are dropped, and h11 is given the last chunk alone. Returns whether h11
+    reached the end of the message; otherwise httpcore closes the connection, as it would anyway.
+    """
+    if not (raw.chunked and raw.decoder.done and not raw.decoder.overflow and not raw.closed):
+        return False
+    connection = raw.h11
+    try:
+        connection._receive_buffer = type(connection._receive_buffer)()
+        connection.receive_data(b"0\r\n\r\n")
+        event = connection.next_event()
+    except Exception:  # another h11 than the one this was written for: close the connection instead
+        return False
+    return type(event).__name__ == "EndOfMessage"
 
 
 def raw_read_error(error: BaseException) -> httpx.HTTPError | None:

@@ -18,10 +18,15 @@ def _literals(annotation: Any) -> list[str]:
 
 
 @functools.cache
-def choices(typed_dict: type, field: str) -> tuple[str, ...]:
-    """The values the spec allows for `field` of a generated request TypedDict."""
-    hints = typing.get_type_hints(typed_dict, include_extras=True)
+def choices(typed_dict: str, field: str) -> tuple[str, ...]:
+    """The values the spec allows for `field` of the generated request TypedDict named `typed_dict`.
+
+    The generated module is the SDK's largest: it is loaded by the first check that needs it.
+    """
+    from lmsystems_generated import agent_server_types  # noqa: PLC0415
+
+    hints = typing.get_type_hints(getattr(agent_server_types, typed_dict), include_extras=True)
     values = tuple(_literals(hints[field]))
     if not values:
-        raise LookupError(f"{typed_dict.__name__}.{field} allows no fixed values in the spec")
+        raise LookupError(f"{typed_dict}.{field} allows no fixed values in the spec")
     return values

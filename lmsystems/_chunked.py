@@ -5,7 +5,7 @@ per HTTP chunk, and the real server sends one chunk per server-sent event. This 
 network reads (up to 64 KiB, many chunks) into body bytes at once. It is as strict as h11 where it
 matters: a malformed size line or a missing CRLF after a chunk is a protocol error, and so is a body
 that ends before its terminating chunk (or its Content-Length). Bytes after the end of the body are
-not the body's and are ignored (h11 would take them for the next response; the connection is closed).
+not the body's: they are counted in `overflow` and ignored.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ class BodyDecoder:
     then an error), `end()` is called at EOF.
     """
 
-    __slots__ = ("_buffer", "_framing", "_left", "_state")
+    __slots__ = ("_buffer", "_framing", "_left", "_state", "overflow")
 
     def __init__(self, framing: str, *, length: int | None = None) -> None:
         if framing not in ("chunked", "length", "close"):
@@ -52,6 +52,8 @@ class BodyDecoder:
         self._buffer = b""
         self._left = length or 0  # bytes left in the current chunk's data (or the sized body)
         self._state = _DONE if framing == "length" and not length else _SIZE
+        #: Bytes received after the end of the body (ignored; a well-behaved server sends none).
+        self.overflow = 0
 
     @property
     def done(self) -> bool:
@@ -61,11 +63,13 @@ class BodyDecoder:
     def feed(self, data: bytes) -> bytes:
         """The body bytes that `data` (the next bytes from the connection) carries."""
         if self._state == _DONE:
-            return b""  # what follows the body is not the body's (the connection is not reused)
+            self.overflow += len(data)
+            return b""  # what follows the body is not the body's
         if self._framing == "close":
             return data
         if self._framing == "length":
             if len(data) > self._left:
+                self.overflow += len(data) - self._left
                 data = data[: self._left]
             self._left -= len(data)
             if not self._left:
@@ -143,7 +147,8 @@ class BodyDecoder:
                 pos = eol + 2
                 if blank:
                     state = _DONE
-                    break  # what follows the body is not the body's (the connection is not reused)
+                    self.overflow += end - pos
+                    break  # what follows the body is not the body's
         self._state = state
         self._left = left
         if not out:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from ._types import Interrupt
+if TYPE_CHECKING:
+    from ._types import Interrupt
 
 
 def interrupts_in_part(event: str, data: Any) -> list[Interrupt] | None:
@@ -40,7 +41,7 @@ def _normalise(items: Any) -> list[Interrupt]:
         items = [items]
     if not isinstance(items, list):
         return []
-    return [cast(Interrupt, dict(item)) for item in items if isinstance(item, Mapping) and "value" in item]
+    return [cast("Interrupt", dict(item)) for item in items if isinstance(item, Mapping) and "value" in item]
 
 
 def describe_run(run_id: str | None, thread_id: str | None) -> str:

@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lmsystems_generated import agent_server_types as types
-
 from . import _validation as check
 from ._choices import choices
 from ._exceptions import InputError
@@ -93,22 +91,22 @@ class RunOptions:
             metadata=check.mapping(metadata, argument="metadata"),
             assistant_id=check.identifier(assistant_id, argument="assistant_id") if assistant_id else None,
             if_not_exists=check.choice(
-                if_not_exists, argument="if_not_exists", choices=choices(types.RunCreate, "if_not_exists")
+                if_not_exists, argument="if_not_exists", choices=choices("RunCreate", "if_not_exists")
             ),
             on_disconnect=check.choice(
                 on_disconnect,
                 argument="on_disconnect",
-                choices=choices(types.RunStreamCreate, "on_disconnect"),
+                choices=choices("RunStreamCreate", "on_disconnect"),
             ),
             on_completion=check.choice(
                 on_completion,
                 argument="on_completion",
-                choices=choices(types.StatelessRunCreate, "on_completion"),
+                choices=choices("StatelessRunCreate", "on_completion"),
             ),
             webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
             after_seconds=check.seconds(after_seconds, argument="after_seconds"),
             durability=check.choice(
-                durability, argument="durability", choices=choices(types.RunCreateFields, "durability")
+                durability, argument="durability", choices=choices("RunCreateFields", "durability")
             ),
         )
 

@@ -129,8 +129,8 @@ class ClientSettings:
             key = check_key(key, argument="api_key" if api_key is not None else API_KEY_ENV)
         elif direct_url is None:
             raise APIKeyError(
-                f"no API key: pass api_key=... or set {API_KEY_ENV} "
-                "(or pass deployment_url=... to talk to an Agent Server directly)"
+                f"no API key: pass the api_key argument or set {API_KEY_ENV} "
+                "(or pass deployment_url to talk to an Agent Server directly)"
             )
         if deployment_key is not None:
             check_key(deployment_key, argument="deployment_key")

@@ -3,23 +3,52 @@
 from __future__ import annotations
 
 import enum
+import importlib
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypedDict
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
-from lmsystems_generated.agent_server_types import (
-    Assistant,
-    Checkpoint,
-    Cron,
-    GraphDrawing,
-    GraphSchemas,
-    Interrupt,
-    Run,
-    StoreItem,
-    SubgraphSchemas,
-    Thread,
-    ThreadState,
-)
-from lmsystems_generated.marketplace_types import GraphInfo
+if TYPE_CHECKING:
+    from lmsystems_generated.agent_server_types import (
+        Assistant,
+        Checkpoint,
+        Cron,
+        GraphDrawing,
+        GraphSchemas,
+        Interrupt,
+        Run,
+        StoreItem,
+        SubgraphSchemas,
+        Thread,
+        ThreadState,
+    )
+    from lmsystems_generated.marketplace_types import GraphInfo
+
+# The result TypedDicts come from the generated modules when first asked for (their module is the largest
+# import of the SDK, and at run time they are plain dicts: only type checkers and users need the classes).
+_GENERATED = {
+    "Assistant": "agent_server_types",
+    "Checkpoint": "agent_server_types",
+    "Cron": "agent_server_types",
+    "GraphDrawing": "agent_server_types",
+    "GraphSchemas": "agent_server_types",
+    "Interrupt": "agent_server_types",
+    "Run": "agent_server_types",
+    "StoreItem": "agent_server_types",
+    "SubgraphSchemas": "agent_server_types",
+    "Thread": "agent_server_types",
+    "ThreadState": "agent_server_types",
+    "GraphInfo": "marketplace_types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _GENERATED.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lmsystems_generated.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Assistant",

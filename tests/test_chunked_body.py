@@ -184,3 +184,36 @@ def test_a_custom_transport_falls_back_to_httpx() -> None:
     ):
         assert take_over(response) is None
         assert response.read() == b"data: 1\n\n"
+
+
+def test_a_stream_read_to_its_end_leaves_its_connection_for_the_next_request(agent_server: Any) -> None:
+    from lmsystems import SyncLmsystemsClient
+
+    with SyncLmsystemsClient(
+        "custom_events", deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
+    ) as client:
+        pool = client._core.http._client._transport._pool
+        client.connect()
+        seen = []
+        for _ in range(3):
+            parts = client.stream_run(None, {"count": 300}, stream_mode=["custom"]).collect()
+            assert len(parts) == 301
+            seen.append([id(connection) for connection in pool.connections])
+        assert seen[0] == seen[1] == seen[2] and len(seen[0]) == 1, seen
+        assert pool.connections[0].is_idle()
+        assert client.threads.search(limit=1) is not None  # the kept connection answers the next request
+        assert [id(connection) for connection in pool.connections] == seen[0]
+
+
+def test_a_stream_left_early_closes_its_connection(agent_server: Any) -> None:
+    from lmsystems import SyncLmsystemsClient
+
+    with SyncLmsystemsClient(
+        "custom_events", deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
+    ) as client:
+        pool = client._core.http._client._transport._pool
+        with client.stream_run(None, {"count": 3000}, stream_mode=["custom"]) as stream:
+            for part in stream:
+                if part.event == "custom":
+                    break
+        assert not [c for c in pool.connections if not c.is_closed()]

@@ -141,6 +141,8 @@ def test_environment_fallbacks(marketplace: Any) -> None:
         no_key = results[f"no-key/{facade}"]
         assert no_key["error"] == "APIKeyError", no_key
         assert "LMSYSTEMS_API_KEY" in no_key["message"] and no_key["status"] is None
+        # The advice reads as written: the secret filter must find nothing to mask in it.
+        assert "pass the api_key argument" in no_key["message"] and "REDACTED" not in no_key["message"]
 
     sent = marketplace.graph_info_requests[before:]
     assert sorted(r.user_key for r in sent) == sorted(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from types import EllipsisType, TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -15,7 +15,7 @@ from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
 from .._settings import DEFAULT_MAX_RETRIES, ClientSettings, StreamLimits
-from .._types import Deployment, Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
+from .._types import Deployment, StateUpdateResult, ThreadStatus
 from ._assistants import AsyncAssistants
 from ._core import AsyncCore
 from ._crons import AsyncCrons
@@ -23,6 +23,9 @@ from ._runs import AsyncRuns
 from ._store import AsyncStore
 from ._stream import AsyncRunStream
 from ._threads import AsyncThreads
+
+if TYPE_CHECKING:
+    from .._types import Interrupt, Thread, ThreadState
 
 DEFAULT_STREAM_LIMITS = StreamLimits()
 

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from .. import _retry
-from .._body import READ_SIZE, RawBody, raw_read_error, take_over
+from .._body import READ_SIZE, RawBody, hand_back, raw_read_error, take_over
 from .._errors import decode_body, describe, error_from_response
 from .._exceptions import (
     APIConnectionError,
@@ -403,6 +403,7 @@ async def read_raw_body(raw: RawBody) -> AsyncIterator[bytes]:
             body = decoder.feed(data)
             if body:
                 yield body
+        hand_back(raw)
     except Exception as error:
         mapped = raw_read_error(error)
         if mapped is None:

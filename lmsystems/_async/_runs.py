@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import EllipsisType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of, list_answer
@@ -13,9 +13,11 @@ from .._interrupts import describe_run
 from .._operation import operation
 from .._payloads import NOT_GIVEN, RunOptions
 from .._requests import Endpoint, RequestSpec, build
-from .._types import Run, Thread
 from ._core import AsyncCore
 from ._stream import AsyncRunState, AsyncRunStream
+
+if TYPE_CHECKING:
+    from .._types import Run, Thread
 
 
 def run_location(location: str | None) -> tuple[str | None, str | None]:
@@ -137,7 +139,7 @@ class AsyncRuns:
                 body_model="RunCreate",
                 body=run.body(deployment, stateless=False, streaming=False),
             )
-        created = cast(Run, await self._core.request(spec, conflict=ThreadBusyError))
+        created = cast("Run", await self._core.request(spec, conflict=ThreadBusyError))
         await self._core.track_run(str(field_of(created, "run_id", call=spec)))
         return created
 
@@ -150,7 +152,7 @@ class AsyncRuns:
         deployment = await self._core.deployment()
         bodies = [run.body(deployment, stateless=True, streaming=False) for run in checked]
         spec = build("stateless_runs.create_run_batch", body_model="StatelessRunCreate", body=bodies)
-        created = cast(list[Run], await self._core.request(spec, conflict=ThreadBusyError))
+        created = cast("list[Run]", await self._core.request(spec, conflict=ThreadBusyError))
         for item in created:
             await self._core.track_run(str(field_of(item, "run_id", call=spec)))
         return created
@@ -189,13 +191,13 @@ class AsyncRuns:
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
             status=status,
         )
-        return cast(list[Run], await self._core.request(spec))
+        return cast("list[Run]", await self._core.request(spec))
 
     @operation("get_run")
     async def get(self, thread: Thread | str, run_id: str) -> Run:
         """Get a run."""
         spec = build("runs.get_run", check.thread_id(thread), check.identifier(run_id, argument="run_id"))
-        return cast(Run, await self._core.request(spec))
+        return cast("Run", await self._core.request(spec))
 
     @operation("cancel_run")
     async def cancel(

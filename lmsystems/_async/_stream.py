@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -43,9 +43,12 @@ from .._requests import Endpoint, RequestSpec, build
 from .._resume import ResumeTracker
 from .._settings import StreamLimits
 from .._sse import ServerSentEvent
-from .._types import Interrupt, StreamPart
+from .._types import StreamPart
 from ._http import AsyncHTTP
 from ._io import sleep
+
+if TYPE_CHECKING:
+    from .._types import Interrupt
 
 logger = logging.getLogger("lmsystems")
 

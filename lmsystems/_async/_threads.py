@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of, object_answer
@@ -11,9 +11,12 @@ from .._exceptions import APIResponseError
 from .._interrupts import interrupts_in_state
 from .._operation import operation
 from .._requests import Endpoint, RequestSpec, build
-from .._types import Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
+from .._types import StateUpdateResult, ThreadStatus
 from ._core import AsyncCore
 from ._stream import AsyncRunState, AsyncRunStream
+
+if TYPE_CHECKING:
+    from .._types import Interrupt, Thread, ThreadState
 
 
 def _checkpoint_config(value: str | dict[str, Any] | None, *, argument: str) -> dict[str, Any] | None:
@@ -51,7 +54,7 @@ class AsyncThreads:
             supersteps=check.json_value(list(supersteps), argument="supersteps") if supersteps else None,
         )
         spec = build("threads.create_thread", body_model="ThreadCreate", body=body)
-        return cast(Thread, await self._core.request(spec))
+        return cast("Thread", await self._core.request(spec))
 
     @operation("get_thread")
     async def get(self, thread: Thread | str, *, include: Sequence[str] | None = None) -> Thread:
@@ -59,7 +62,7 @@ class AsyncThreads:
         spec = build(
             "threads.get_thread", check.thread_id(thread), include=",".join(include) if include else None
         )
-        return cast(Thread, await self._core.request(spec))
+        return cast("Thread", await self._core.request(spec))
 
     @operation("patch_thread")
     async def update(
@@ -74,7 +77,7 @@ class AsyncThreads:
             metadata=check.mapping(metadata, argument="metadata"), ttl=check.mapping(ttl, argument="ttl")
         )
         spec = build("threads.patch_thread", check.thread_id(thread), body_model="ThreadPatch", body=body)
-        return cast(Thread, await self._core.request(spec))
+        return cast("Thread", await self._core.request(spec))
 
     @operation("delete_thread")
     async def delete(self, thread: Thread | str) -> None:
@@ -110,7 +113,7 @@ class AsyncThreads:
             extract=check.mapping(extract, argument="extract"),
         )
         spec = build("threads.search_threads", body_model="ThreadSearchRequest", body=body)
-        return cast(list[Thread], await self._core.request(spec))
+        return cast("list[Thread]", await self._core.request(spec))
 
     @operation("count_threads")
     async def count(
@@ -132,7 +135,7 @@ class AsyncThreads:
     @operation("copy_thread")
     async def copy(self, thread: Thread | str) -> Thread:
         """Copy a thread, with its whole history, into a new thread."""
-        return cast(Thread, await self._core.request(build("threads.copy_thread", check.thread_id(thread))))
+        return cast("Thread", await self._core.request(build("threads.copy_thread", check.thread_id(thread))))
 
     @operation("prune_threads")
     async def prune(self, threads: Sequence[Thread | str], *, strategy: str = "delete") -> int:
@@ -174,7 +177,7 @@ class AsyncThreads:
             )
         else:
             spec = build("threads.get_thread_state", thread_id, subgraphs=subgraphs or None)
-        return cast(ThreadState, await self._core.request(spec))
+        return cast("ThreadState", await self._core.request(spec))
 
     @operation("update_thread_state")
     async def update_state(
@@ -233,7 +236,7 @@ class AsyncThreads:
             spec = build(
                 "threads.search_thread_history", thread_id, body_model="ThreadHistoryRequest", body=body
             )
-        return cast(list[ThreadState], await self._core.request(spec))
+        return cast("list[ThreadState]", await self._core.request(spec))
 
     async def get_status(self, thread: Thread | str) -> ThreadStatus:
         """The thread's status: idle, busy, interrupted or error."""

@@ -4,22 +4,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
-
-from lmsystems_generated import agent_server_types as types
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
 from .._requests import RequestSpec, build
-from .._types import Assistant, GraphSchemas
 from ._core import SyncCore
 
-IF_EXISTS = choices(types.AssistantCreate, "if_exists")
-SORT_BY = choices(types.AssistantSearchRequest, "sort_by")
-SORT_ORDERS = choices(types.AssistantSearchRequest, "sort_order")
-SELECTABLE = choices(types.AssistantSearchRequest, "select")
+if TYPE_CHECKING:
+    from .._types import Assistant, GraphSchemas
 
 
 def _text(value: object, *, argument: str) -> str | None:
@@ -59,18 +54,20 @@ class SyncAssistants:
             context=check.mapping(context, argument="context"),
             metadata=check.mapping(metadata, argument="metadata"),
             assistant_id=_assistant_id(assistant_id) if assistant_id is not None else None,
-            if_exists=check.choice(if_exists, argument="if_exists", choices=IF_EXISTS),
+            if_exists=check.choice(
+                if_exists, argument="if_exists", choices=choices("AssistantCreate", "if_exists")
+            ),
             name=_text(name, argument="name"),
             description=_text(description, argument="description"),
         )
         spec = build("assistants.create_assistant", body_model="AssistantCreate", body=body)
-        return cast(Assistant, self._core.request(spec))
+        return cast("Assistant", self._core.request(spec))
 
     @operation("get_assistant")
     def get(self, assistant_id: str) -> Assistant:
         """Get an assistant, at its latest version."""
         spec = build("assistants.get_assistant", _assistant_id(assistant_id))
-        return cast(Assistant, self._core.request(spec))
+        return cast("Assistant", self._core.request(spec))
 
     @operation("patch_assistant")
     def update(
@@ -96,7 +93,7 @@ class SyncAssistants:
         spec = build(
             "assistants.patch_assistant", _assistant_id(assistant_id), body_model="AssistantPatch", body=body
         )
-        return cast(Assistant, self._core.request(spec))
+        return cast("Assistant", self._core.request(spec))
 
     @operation("delete_assistant")
     def delete(self, assistant_id: str, *, delete_threads: bool = False) -> None:
@@ -128,12 +125,18 @@ class SyncAssistants:
             name=_text(name, argument="name"),
             limit=check.positive_int(limit, argument="limit"),
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
-            sort_by=check.choice(sort_by, argument="sort_by", choices=SORT_BY),
-            sort_order=check.choice(sort_order, argument="sort_order", choices=SORT_ORDERS),
-            select=check.field_names(select, argument="select", choices=SELECTABLE),
+            sort_by=check.choice(
+                sort_by, argument="sort_by", choices=choices("AssistantSearchRequest", "sort_by")
+            ),
+            sort_order=check.choice(
+                sort_order, argument="sort_order", choices=choices("AssistantSearchRequest", "sort_order")
+            ),
+            select=check.field_names(
+                select, argument="select", choices=choices("AssistantSearchRequest", "select")
+            ),
         )
         spec = build("assistants.search_assistants", body_model="AssistantSearchRequest", body=body)
-        return cast(list[Assistant], self._core.request(spec))
+        return cast("list[Assistant]", self._core.request(spec))
 
     @operation("count_assistants")
     def count(
@@ -160,7 +163,7 @@ class SyncAssistants:
     def get_schemas(self, assistant_id: str) -> GraphSchemas:
         """JSON schemas of the graph's input, output, state, config and context."""
         spec = build("assistants.get_assistant_schemas", _assistant_id(assistant_id))
-        return cast(GraphSchemas, self._core.request(spec))
+        return cast("GraphSchemas", self._core.request(spec))
 
     @operation("get_assistant_subgraphs", "get_assistant_subgraphs_in_namespace")
     def get_subgraphs(
@@ -198,7 +201,7 @@ class SyncAssistants:
             body_model="AssistantVersionsRequest",
             body=body,
         )
-        return cast(list[Assistant], self._core.request(spec))
+        return cast("list[Assistant]", self._core.request(spec))
 
     @operation("set_latest_assistant_version")
     def set_latest(self, assistant_id: str, version: int) -> Assistant:
@@ -210,4 +213,4 @@ class SyncAssistants:
             body_model="AssistantVersionChange",
             body=body,
         )
-        return cast(Assistant, self._core.request(spec))
+        return cast("Assistant", self._core.request(spec))

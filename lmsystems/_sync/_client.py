@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from types import EllipsisType, TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -16,7 +16,7 @@ from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
 from .._settings import DEFAULT_MAX_RETRIES, ClientSettings, StreamLimits
-from .._types import Deployment, Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
+from .._types import Deployment, StateUpdateResult, ThreadStatus
 from ._assistants import SyncAssistants
 from ._core import SyncCore
 from ._crons import SyncCrons
@@ -24,6 +24,9 @@ from ._runs import SyncRuns
 from ._store import SyncStore
 from ._stream import SyncRunStream
 from ._threads import SyncThreads
+
+if TYPE_CHECKING:
+    from .._types import Interrupt, Thread, ThreadState
 
 DEFAULT_STREAM_LIMITS = StreamLimits()
 

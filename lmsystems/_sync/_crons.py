@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import Any, cast
-
-from lmsystems_generated import agent_server_types as types
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._choices import choices
@@ -15,14 +13,10 @@ from .._exceptions import InputError
 from .._operation import operation
 from .._payloads import merged_config
 from .._requests import RequestSpec, build
-from .._types import Cron, Thread
 from ._core import SyncCore
 
-ON_RUN_COMPLETED = choices(types.CronCreate, "on_run_completed")
-DURABILITIES = choices(types.CronFields, "durability")
-SORT_BY = choices(types.CronSearchRequest, "sort_by")
-SORT_ORDERS = choices(types.CronSearchRequest, "sort_order")
-SELECTABLE = choices(types.CronSearchRequest, "select")
+if TYPE_CHECKING:
+    from .._types import Cron, Thread
 
 
 def _end_time(value: object) -> str | None:
@@ -67,7 +61,9 @@ def _fields_of_cron(
         timezone=check.identifier(timezone, argument="timezone") if timezone is not None else None,
         enabled=check.flag(enabled, argument="enabled"),
         stream_mode=check.stream_modes(stream_mode) if stream_mode is not None else None,
-        durability=check.choice(durability, argument="durability", choices=DURABILITIES),
+        durability=check.choice(
+            durability, argument="durability", choices=choices("CronFields", "durability")
+        ),
     )
 
 
@@ -138,7 +134,11 @@ class SyncCrons:
         else:
             if multitask_strategy is not None:
                 raise InputError("multitask_strategy needs a thread: pass thread=... (or leave it out)")
-            completed = check.choice(on_run_completed, argument="on_run_completed", choices=ON_RUN_COMPLETED)
+            completed = check.choice(
+                on_run_completed,
+                argument="on_run_completed",
+                choices=choices("CronCreate", "on_run_completed"),
+            )
             if completed is not None:
                 body["on_run_completed"] = completed
         deployment = self._core.deployment()
@@ -151,7 +151,7 @@ class SyncCrons:
             spec = build("crons.create_thread_cron", thread_id, body_model="ThreadCronCreate", body=body)
         else:
             spec = build("crons.create_cron", body_model="CronCreate", body=body)
-        return cast(Cron, self._core.request(spec))
+        return cast("Cron", self._core.request(spec))
 
     @operation("search_crons")
     def search(
@@ -177,12 +177,18 @@ class SyncCrons:
             metadata=check.mapping(metadata, argument="metadata"),
             limit=check.positive_int(limit, argument="limit"),
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
-            sort_by=check.choice(sort_by, argument="sort_by", choices=SORT_BY),
-            sort_order=check.choice(sort_order, argument="sort_order", choices=SORT_ORDERS),
-            select=check.field_names(select, argument="select", choices=SELECTABLE),
+            sort_by=check.choice(
+                sort_by, argument="sort_by", choices=choices("CronSearchRequest", "sort_by")
+            ),
+            sort_order=check.choice(
+                sort_order, argument="sort_order", choices=choices("CronSearchRequest", "sort_order")
+            ),
+            select=check.field_names(
+                select, argument="select", choices=choices("CronSearchRequest", "select")
+            ),
         )
         spec = build("crons.search_crons", body_model="CronSearchRequest", body=body)
-        return cast(list[Cron], self._core.request(spec))
+        return cast("list[Cron]", self._core.request(spec))
 
     @operation("count_crons")
     def count(
@@ -206,7 +212,7 @@ class SyncCrons:
     @operation("get_cron")
     def get(self, cron_id: str) -> Cron:
         """Get a cron."""
-        return cast(Cron, self._core.request(build("crons.get_cron", _cron_id(cron_id))))
+        return cast("Cron", self._core.request(build("crons.get_cron", _cron_id(cron_id))))
 
     @operation("patch_cron")
     def update(
@@ -246,7 +252,9 @@ class SyncCrons:
             stream_mode=stream_mode,
             durability=durability,
         )
-        completed = check.choice(on_run_completed, argument="on_run_completed", choices=ON_RUN_COMPLETED)
+        completed = check.choice(
+            on_run_completed, argument="on_run_completed", choices=choices("CronCreate", "on_run_completed")
+        )
         if completed is not None:
             body["on_run_completed"] = completed
         identifier = _cron_id(cron_id)
@@ -255,7 +263,7 @@ class SyncCrons:
             deployment = self._core.deployment()
             body["config"] = merged_config(deployment.configurable, config)
         spec = build("crons.patch_cron", identifier, body_model="CronPatch", body=body)
-        return cast(Cron, self._core.request(spec))
+        return cast("Cron", self._core.request(spec))
 
     @operation("delete_cron")
     def delete(self, cron_id: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from .. import _retry
-from .._body import READ_SIZE, RawBody, raw_read_error, take_over
+from .._body import READ_SIZE, RawBody, hand_back, raw_read_error, take_over
 from .._errors import decode_body, describe, error_from_response
 from .._exceptions import (
     APIConnectionError,
@@ -404,6 +404,7 @@ def read_raw_body(raw: RawBody) -> Iterator[bytes]:
             body = decoder.feed(data)
             if body:
                 yield body
+        hand_back(raw)
     except Exception as error:
         mapped = raw_read_error(error)
         if mapped is None:

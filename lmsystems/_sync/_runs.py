@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import EllipsisType
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of, list_answer
@@ -14,9 +14,11 @@ from .._interrupts import describe_run
 from .._operation import operation
 from .._payloads import NOT_GIVEN, RunOptions
 from .._requests import Endpoint, RequestSpec, build
-from .._types import Run, Thread
 from ._core import SyncCore
 from ._stream import SyncRunState, SyncRunStream
+
+if TYPE_CHECKING:
+    from .._types import Run, Thread
 
 
 def run_location(location: str | None) -> tuple[str | None, str | None]:
@@ -138,7 +140,7 @@ class SyncRuns:
                 body_model="RunCreate",
                 body=run.body(deployment, stateless=False, streaming=False),
             )
-        created = cast(Run, self._core.request(spec, conflict=ThreadBusyError))
+        created = cast("Run", self._core.request(spec, conflict=ThreadBusyError))
         self._core.track_run(str(field_of(created, "run_id", call=spec)))
         return created
 
@@ -151,7 +153,7 @@ class SyncRuns:
         deployment = self._core.deployment()
         bodies = [run.body(deployment, stateless=True, streaming=False) for run in checked]
         spec = build("stateless_runs.create_run_batch", body_model="StatelessRunCreate", body=bodies)
-        created = cast(list[Run], self._core.request(spec, conflict=ThreadBusyError))
+        created = cast("list[Run]", self._core.request(spec, conflict=ThreadBusyError))
         for item in created:
             self._core.track_run(str(field_of(item, "run_id", call=spec)))
         return created
@@ -190,13 +192,13 @@ class SyncRuns:
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
             status=status,
         )
-        return cast(list[Run], self._core.request(spec))
+        return cast("list[Run]", self._core.request(spec))
 
     @operation("get_run")
     def get(self, thread: Thread | str, run_id: str) -> Run:
         """Get a run."""
         spec = build("runs.get_run", check.thread_id(thread), check.identifier(run_id, argument="run_id"))
-        return cast(Run, self._core.request(spec))
+        return cast("Run", self._core.request(spec))
 
     @operation("cancel_run")
     def cancel(

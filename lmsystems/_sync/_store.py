@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of
 from .._exceptions import InputError
 from .._operation import operation
 from .._requests import build
-from .._types import StoreItem
 from ._core import SyncCore
+
+if TYPE_CHECKING:
+    from .._types import StoreItem
 
 
 def _index(value: object) -> bool | list[str] | None:
@@ -112,7 +114,7 @@ class SyncStore:
         )
         spec = build("store.search_store_items", body_model="StoreSearchRequest", body=body)
         answer = self._core.request(spec)
-        return cast(list[StoreItem], field_of(answer, "items", call=spec))
+        return cast("list[StoreItem]", field_of(answer, "items", call=spec))
 
     @operation("list_store_namespaces")
     def list_namespaces(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of, object_answer
@@ -12,9 +12,12 @@ from .._exceptions import APIResponseError
 from .._interrupts import interrupts_in_state
 from .._operation import operation
 from .._requests import Endpoint, RequestSpec, build
-from .._types import Interrupt, StateUpdateResult, Thread, ThreadState, ThreadStatus
+from .._types import StateUpdateResult, ThreadStatus
 from ._core import SyncCore
 from ._stream import SyncRunState, SyncRunStream
+
+if TYPE_CHECKING:
+    from .._types import Interrupt, Thread, ThreadState
 
 
 def _checkpoint_config(value: str | dict[str, Any] | None, *, argument: str) -> dict[str, Any] | None:
@@ -52,7 +55,7 @@ class SyncThreads:
             supersteps=check.json_value(list(supersteps), argument="supersteps") if supersteps else None,
         )
         spec = build("threads.create_thread", body_model="ThreadCreate", body=body)
-        return cast(Thread, self._core.request(spec))
+        return cast("Thread", self._core.request(spec))
 
     @operation("get_thread")
     def get(self, thread: Thread | str, *, include: Sequence[str] | None = None) -> Thread:
@@ -60,7 +63,7 @@ class SyncThreads:
         spec = build(
             "threads.get_thread", check.thread_id(thread), include=",".join(include) if include else None
         )
-        return cast(Thread, self._core.request(spec))
+        return cast("Thread", self._core.request(spec))
 
     @operation("patch_thread")
     def update(
@@ -75,7 +78,7 @@ class SyncThreads:
             metadata=check.mapping(metadata, argument="metadata"), ttl=check.mapping(ttl, argument="ttl")
         )
         spec = build("threads.patch_thread", check.thread_id(thread), body_model="ThreadPatch", body=body)
-        return cast(Thread, self._core.request(spec))
+        return cast("Thread", self._core.request(spec))
 
     @operation("delete_thread")
     def delete(self, thread: Thread | str) -> None:
@@ -111,7 +114,7 @@ class SyncThreads:
             extract=check.mapping(extract, argument="extract"),
         )
         spec = build("threads.search_threads", body_model="ThreadSearchRequest", body=body)
-        return cast(list[Thread], self._core.request(spec))
+        return cast("list[Thread]", self._core.request(spec))
 
     @operation("count_threads")
     def count(
@@ -133,7 +136,7 @@ class SyncThreads:
     @operation("copy_thread")
     def copy(self, thread: Thread | str) -> Thread:
         """Copy a thread, with its whole history, into a new thread."""
-        return cast(Thread, self._core.request(build("threads.copy_thread", check.thread_id(thread))))
+        return cast("Thread", self._core.request(build("threads.copy_thread", check.thread_id(thread))))
 
     @operation("prune_threads")
     def prune(self, threads: Sequence[Thread | str], *, strategy: str = "delete") -> int:
@@ -175,7 +178,7 @@ class SyncThreads:
             )
         else:
             spec = build("threads.get_thread_state", thread_id, subgraphs=subgraphs or None)
-        return cast(ThreadState, self._core.request(spec))
+        return cast("ThreadState", self._core.request(spec))
 
     @operation("update_thread_state")
     def update_state(
@@ -234,7 +237,7 @@ class SyncThreads:
             spec = build(
                 "threads.search_thread_history", thread_id, body_model="ThreadHistoryRequest", body=body
             )
-        return cast(list[ThreadState], self._core.request(spec))
+        return cast("list[ThreadState]", self._core.request(spec))
 
     def get_status(self, thread: Thread | str) -> ThreadStatus:
         """The thread's status: idle, busy, interrupted or error."""
