@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import secrets
-import select
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -349,12 +350,21 @@ def test_graphs_and_their_schemas(env: dict[str, str]) -> None:
 # --- lmsystems dev ------------------------------------------------------------------------------------
 
 
-def _read_line(stream: Any, deadline: float) -> str:
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([stream], [], [], 0.2)
-        if ready:
-            return str(stream.readline())
-    raise AssertionError("lmsystems dev printed nothing in time")
+def _read_lines(stream: Any, count: int, seconds: float) -> list[str]:
+    """The next `count` lines of a child's stdout, within `seconds` (a reader thread: select() on the file
+    descriptor would miss lines already in the text wrapper's buffer)."""
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in iter(stream.readline, "")], daemon=True
+    ).start()
+    got: list[str] = []
+    deadline = time.monotonic() + seconds
+    while len(got) < count:
+        try:
+            got.append(lines.get(timeout=max(0.0, deadline - time.monotonic())))
+        except queue.Empty:
+            raise AssertionError(f"lmsystems dev printed {got} and then nothing in time") from None
+    return got
 
 
 @pytest.fixture
@@ -395,7 +405,7 @@ def test_dev_serves_the_config_behind_a_marketplace_and_stops_on_sigterm(
 ) -> None:
     process, ready_file = dev_process
     deadline = time.monotonic() + 120
-    printed = dict(_read_line(process.stdout, deadline).strip().split("=", 1) for _ in range(2))
+    printed = dict(line.strip().split("=", 1) for line in _read_lines(process.stdout, 2, 120))
     assert set(printed) == {"LMSYSTEMS_BASE_URL", "LMSYSTEMS_API_KEY"}
     while not ready_file.exists():
         assert process.poll() is None and time.monotonic() < deadline
