@@ -90,7 +90,7 @@ class StreamLimits:
 class ClientSettings:
     """Everything a client needs to know before its first request."""
 
-    graph_name: str
+    graph_name: str | None  # None only in direct mode: runs then name their assistant_id
     api_key: str | None = field(repr=False)
     base_url: str
     deployment_url: str | None = None
@@ -120,10 +120,10 @@ class ClientSettings:
     ) -> ClientSettings:
         """Check the arguments and fill the gaps from the environment; raises before any request."""
         env = os.environ if environ is None else environ
-        name = check_graph_name(graph_name)
         direct_url = (
             check_url(deployment_url, argument="deployment_url") if deployment_url is not None else None
         )
+        name = None if graph_name is None and direct_url is not None else check_graph_name(graph_name)
         key = api_key if api_key is not None else env.get(API_KEY_ENV)
         if key is not None:
             key = check_key(key, argument="api_key" if api_key is not None else API_KEY_ENV)

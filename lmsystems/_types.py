@@ -136,9 +136,9 @@ class Deployment:
     The deployment key is kept out of `repr`.
     """
 
-    graph_name: str
+    graph_name: str | None
     url: str
-    assistant_id: str
+    assistant_id: str | None  # None for a direct client without a graph: each run names its assistant
     api_key: str | None = field(default=None, repr=False)
     configurable: dict[str, Any] = field(default_factory=dict)
     environment_variables: dict[str, Any] = field(default_factory=dict, repr=False)

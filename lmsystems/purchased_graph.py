@@ -23,6 +23,7 @@ from typing import Any, Self
 
 import httpx
 
+from . import _validation as check
 from ._errors import error_from_response
 from ._exceptions import APIConnectionError, APIError, APITimeoutError, InputError, LmsystemsError, RunError
 from ._logging import configure_from_env
@@ -159,8 +160,9 @@ class PurchasedGraph(RemoteGraph):
         distributed_tracing: bool = False,
     ) -> None:
         configure_from_env()
+        name_checked = check.graph_name(graph_name)  # required here, in direct mode too
         settings = ClientSettings.resolve(  # checks the name and the keys now, before any request
-            graph_name=graph_name,
+            graph_name=name_checked,
             api_key=api_key,
             base_url=base_url,
             deployment_url=deployment_url,
@@ -175,7 +177,7 @@ class PurchasedGraph(RemoteGraph):
 
         def make_client() -> SyncLmsystemsClient:
             return SyncLmsystemsClient(
-                settings.graph_name,
+                name_checked,
                 api_key=settings.api_key,
                 base_url=settings.base_url,
                 deployment_url=settings.deployment_url,
@@ -185,14 +187,14 @@ class PurchasedGraph(RemoteGraph):
                 allow_insecure_http=allow_insecure_http,
             )
 
-        self._graph_name = settings.graph_name
+        self._graph_name = name_checked
         self._where = settings.deployment_url or settings.base_url
         self._connection = _Connection(make_client, extra_headers)
         self._user_config: RunnableConfig | None = copy.deepcopy(config)
         super().__init__(
-            settings.graph_name,
+            name_checked,
             config=self._user_config,
-            name=name or settings.graph_name,
+            name=name or name_checked,
             distributed_tracing=distributed_tracing,
         )
 
@@ -231,7 +233,7 @@ class PurchasedGraph(RemoteGraph):
 
     def _bind(self, deployment: Deployment) -> None:
         """Point RemoteGraph's attributes at the deployment (this object's copy of them)."""
-        self.assistant_id = deployment.assistant_id
+        self.assistant_id = deployment.assistant_id or self._graph_name
         self.sync_client = self._connection.sync_remote
         self.config = _config_over(deployment.configurable, self._user_config)
 

@@ -281,6 +281,19 @@ def test_direct_mode_with_deployment_url_and_key(
         env=env,
     )
     assert refused.code == 5, refused
+    # With --deployment-url, threads and graphs need no graph name.
+    listed = cli(
+        "threads", "list", "--json", "--limit", "5", "--deployment-url", agent_server.url, env=direct
+    )
+    assert listed.code == 0, listed
+    assert all("thread_id" in line for line in listed.json_lines())
+    graphs = cli("graphs", "--json", "--deployment-url", agent_server.url, env=direct)
+    assert graphs.code == 0, graphs
+    assert "chat" in {line["graph_id"] for line in graphs.json_lines()}
+    shown = cli("graphs", "show", "chat", "--json", "--deployment-url", agent_server.url, env=direct)
+    assert shown.code == 0 and shown.json_lines()[0]["graph_id"] == "chat", shown
+    unnamed = cli("graphs", "show", "--deployment-url", agent_server.url, env=direct)
+    assert unnamed.code == 2 and "which graph?" in unnamed.stderr, unnamed
 
 
 # --- lmsystems threads / graphs -----------------------------------------------------------------------

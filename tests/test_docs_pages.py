@@ -208,7 +208,7 @@ def ours() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def peer() -> Iterator[dict[str, Any]]:
-    langgraph_sdk = pytest.importorskip("langgraph_sdk")
+    langgraph_sdk = importlib.import_module("langgraph_sdk")  # installed with langgraph (the test extra)
     schema = importlib.import_module("langgraph_sdk.schema")
     client = langgraph_sdk.get_client(url="http://127.0.0.1:9", api_key=None)
     sync_client = langgraph_sdk.get_sync_client(url="http://127.0.0.1:9", api_key=None)

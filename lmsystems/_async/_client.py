@@ -155,8 +155,8 @@ class LmsystemsClient:
         return f"{type(self).__name__}(graph_name={settings.graph_name!r}, url={where!r})"
 
     @property
-    def graph_name(self) -> str:
-        """The graph this client runs."""
+    def graph_name(self) -> str | None:
+        """The graph this client runs (None for a direct client created without one)."""
         return self._core.settings.graph_name
 
     @property

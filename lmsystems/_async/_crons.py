@@ -122,6 +122,7 @@ class AsyncCrons:
         config = check.mapping(config, argument="config")
         if assistant_id is not None:
             assistant_id = check.identifier(assistant_id, argument="assistant_id")
+        self._core.assistant_for_run(assistant_id)
         thread_id = check.thread_id(thread) if thread is not None else None
         if thread_id is not None:
             if on_run_completed is not None:

@@ -75,6 +75,7 @@ class AsyncRuns:
         if thread_id is not None:
             options.setdefault("stream_resumable", True)
         run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
+        self._core.assistant_for_run(run.assistant_id)
         if thread_id is None:
             run.check_stateless()
         if is_background and thread_id is None:
@@ -123,6 +124,7 @@ class AsyncRuns:
         """Start a run in the background and return it at once (status `pending`)."""
         thread_id = check.thread_id(thread) if thread is not None else None
         run = RunOptions.check(input=input, **options)
+        self._core.assistant_for_run(run.assistant_id)
         if thread_id is None:
             run.check_stateless()
         deployment = await self._core.deployment()
@@ -149,6 +151,8 @@ class AsyncRuns:
         if not runs:
             raise InputError("runs must name at least one run")
         checked = [RunOptions.check(**dict(options)).check_stateless() for options in runs]
+        for run in checked:
+            self._core.assistant_for_run(run.assistant_id)
         deployment = await self._core.deployment()
         bodies = [run.body(deployment, stateless=True, streaming=False) for run in checked]
         spec = build("stateless_runs.create_run_batch", body_model="StatelessRunCreate", body=bodies)
@@ -162,6 +166,7 @@ class AsyncRuns:
         """Run and return the thread's final values; a failed run raises RunError."""
         thread_id = check.thread_id(thread) if thread is not None else None
         run = RunOptions.check(input=input, **options)
+        self._core.assistant_for_run(run.assistant_id)
         if thread_id is None:
             run.check_stateless()
         deployment = await self._core.deployment()

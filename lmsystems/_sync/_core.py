@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from .._answers import field_of, list_answer
-from .._exceptions import ConflictError, GraphNotFoundError, LmsystemsError
+from .._exceptions import ConflictError, GraphNotFoundError, InputError, LmsystemsError
 from .._logging import configure_from_env, secret_filter
 from .._marketplace import check_deployment_url, deployment_from_graph_info
 from .._requests import MARKETPLACE, Endpoint, RequestSpec, build
@@ -109,17 +109,18 @@ class SyncCore:
         settings = self.settings
         if settings.deployment_url is not None:
             return self._resolve_direct(settings.deployment_url)
+        name = settings.graph_name
+        if name is None:  # ClientSettings allows no graph in direct mode only
+            raise InputError("a client that resolves its graph through the marketplace needs graph_name")
         spec = build(
             "marketplace.get_graph_info",
             body_model="GraphInfoRequest",
-            body={"graph_name": settings.graph_name},
+            body={"graph_name": name},
             package=MARKETPLACE,
         )
         answer = self.http.request(self.marketplace, spec)
-        deployment = deployment_from_graph_info(
-            settings.graph_name, answer, allow_insecure_http=self.allow_insecure_http
-        )
-        logger.info("resolved graph %r to %s", settings.graph_name, deployment.url)
+        deployment = deployment_from_graph_info(name, answer, allow_insecure_http=self.allow_insecure_http)
+        logger.info("resolved graph %r to %s", name, deployment.url)
         return deployment
 
     def _resolve_direct(self, url: str) -> Deployment:
@@ -128,6 +129,8 @@ class SyncCore:
         checked = check_deployment_url(
             url, allow_insecure_http=self.allow_insecure_http, argument="deployment_url"
         )
+        if settings.graph_name is None:
+            return self._reach_direct(checked)
         deployment = Deployment(
             graph_name=settings.graph_name,
             url=checked,
@@ -167,6 +170,30 @@ class SyncCore:
             api_key=deployment.api_key,
             via_marketplace=False,
         )
+
+    def _reach_direct(self, url: str) -> Deployment:
+        """Direct mode without a graph: prove the server answers and takes the key (one cheap search)."""
+        settings = self.settings
+        endpoint = Endpoint(
+            "agent server", url, {"x-api-key": settings.deployment_key} if settings.deployment_key else {}
+        )
+        probe = build("assistants.search_assistants", body_model="AssistantSearchRequest", body={"limit": 1})
+        self.http.request(endpoint, probe)
+        return Deployment(
+            graph_name=None,
+            url=url,
+            assistant_id=None,
+            api_key=settings.deployment_key,
+            via_marketplace=False,
+        )
+
+    def assistant_for_run(self, assistant_id: str | None) -> None:
+        """Refuse, before any request, a run that names no assistant on a client that has no graph."""
+        if assistant_id is None and self.settings.graph_name is None:
+            raise InputError(
+                "this client has no graph (it was created with deployment_url and no graph_name): "
+                "pass assistant_id=... (a graph id or an assistant id) to run one"
+            )
 
     def track_run(self, run_id: str | None) -> None:
         """Tell the marketplace a run started; never fails the caller (usage tracking is best effort)."""

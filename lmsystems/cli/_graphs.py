@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from .._exceptions import GraphNotFoundError, NotFoundError
+from .._exceptions import GraphNotFoundError, InputError, NotFoundError
 from ._exit import EXIT_CODES_HELP
 from ._options import (
     ApiKeyOption,
@@ -106,7 +106,11 @@ def show_graph(
     out = Output(json_mode=json_output)
     with connection.client(graph if graph is not None else given.graph) as client:
         deployment = client.deployment
-        wanted = graph_id or (deployment.assistant_id if deployment is not None else client.graph_name)
+        wanted = (
+            graph_id or (deployment.assistant_id if deployment is not None else None) or client.graph_name
+        )
+        if wanted is None:
+            raise InputError("which graph? name it: lmsystems graphs show ID (a graph id or an assistant id)")
         assistant = _find_assistant(client, wanted)
         schemas = client.assistants.get_schemas(assistant["assistant_id"])
     document: dict[str, Any] = {"assistant_id": assistant["assistant_id"], **schemas}

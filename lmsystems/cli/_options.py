@@ -94,8 +94,8 @@ class Connection:
         from .._sync_client import SyncLmsystemsClient
 
         if graph is None:
-            graph = os.environ.get(GRAPH_ENV)
-        if not graph:
+            graph = os.environ.get(GRAPH_ENV) or None
+        if not graph and self.deployment_url is None:
             raise InputError(f"which graph? pass --graph NAME or set {GRAPH_ENV}")
         if self.api_key is None and self.deployment_url is None and not os.environ.get(API_KEY_ENV):
             raise APIKeyError(
