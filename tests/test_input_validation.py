@@ -375,7 +375,8 @@ def test_stream_run_checks_its_arguments_at_the_call() -> None:
 CONSTRUCTION_CASES: list[tuple[str, dict[str, Any], type[Exception], list[str]]] = [
     ("graph_name-empty", {"graph_name": ""}, InputError, ["graph_name"]),
     ("graph_name-blank", {"graph_name": "   "}, InputError, ["graph_name"]),
-    ("graph_name-None", {"graph_name": None}, InputError, ["graph_name"]),
+    # None is allowed with deployment_url (runs then name their assistant_id), not through the marketplace.
+    ("graph_name-None", {"graph_name": None, "deployment_url": None}, InputError, ["graph_name"]),
     ("graph_name-int", {"graph_name": 42}, InputError, ["graph_name"]),
     ("api_key-space", {"api_key": "lms key"}, APIKeyError, ["api_key", "malformed"]),
     ("api_key-newline", {"api_key": "lms_key\nX-Injected: 1"}, APIKeyError, ["api_key"]),
