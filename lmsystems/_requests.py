@@ -128,3 +128,8 @@ class Endpoint:
     service: str
     base_url: str
     headers: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+def agent_server_endpoint(url: str, key: str | None) -> Endpoint:
+    """The Agent Server at `url`, with its key (sent as `x-api-key`) when it has one."""
+    return Endpoint("agent server", url, {"x-api-key": key} if key else {})

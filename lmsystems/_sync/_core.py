@@ -13,7 +13,7 @@ from .._answers import field_of, list_answer
 from .._exceptions import ConflictError, GraphNotFoundError, InputError, LmsystemsError
 from .._logging import configure_from_env, secret_filter
 from .._marketplace import check_deployment_url, deployment_from_graph_info
-from .._requests import MARKETPLACE, Endpoint, RequestSpec, build
+from .._requests import MARKETPLACE, Endpoint, RequestSpec, agent_server_endpoint, build
 from .._settings import ClientSettings
 from .._types import Deployment
 from ._http import SyncHTTP
@@ -86,8 +86,7 @@ class SyncCore:
     def endpoint(self) -> Endpoint:
         """The Agent Server of the deployment, with its key."""
         deployment = self.deployment()
-        headers = {"x-api-key": deployment.api_key} if deployment.api_key else {}
-        return Endpoint("agent server", deployment.url, headers)
+        return agent_server_endpoint(deployment.url, deployment.api_key)
 
     def request(
         self,
@@ -124,24 +123,36 @@ class SyncCore:
         return deployment
 
     def _resolve_direct(self, url: str) -> Deployment:
-        """Direct mode: the graph name is an assistant id or a graph id on that server."""
+        """Direct mode: the graph name is an assistant id or a graph id on that server.
+
+        Without a graph name the server is only reached: one cheap search proves it answers and takes
+        the key, and each run names its assistant.
+        """
         settings = self.settings
         checked = check_deployment_url(
             url, allow_insecure_http=self.allow_insecure_http, argument="deployment_url"
         )
-        if settings.graph_name is None:
-            return self._reach_direct(checked)
-        deployment = Deployment(
-            graph_name=settings.graph_name,
+        endpoint = agent_server_endpoint(checked, settings.deployment_key)
+        name = settings.graph_name
+        if name is None:
+            probe = build(
+                "assistants.search_assistants", body_model="AssistantSearchRequest", body={"limit": 1}
+            )
+            self.http.request(endpoint, probe)
+            assistant_id = None
+        else:
+            assistant_id = self._find_assistant(endpoint, name)
+        return Deployment(
+            graph_name=name,
             url=checked,
-            assistant_id=settings.graph_name,
+            assistant_id=assistant_id,
             api_key=settings.deployment_key,
             via_marketplace=False,
         )
-        endpoint = Endpoint(
-            "agent server", checked, {"x-api-key": settings.deployment_key} if settings.deployment_key else {}
-        )
-        lookup = build("assistants.get_assistant", settings.graph_name)
+
+    def _find_assistant(self, endpoint: Endpoint, name: str) -> str:
+        """The id of the assistant `name` names on a server: an assistant id, else a graph id."""
+        lookup = build("assistants.get_assistant", name)
         try:
             assistant = self.http.request(endpoint, lookup)
         except LmsystemsError as error:
@@ -150,7 +161,7 @@ class SyncCore:
             search = build(
                 "assistants.search_assistants",
                 body_model="AssistantSearchRequest",
-                body={"graph_id": settings.graph_name, "limit": 1},
+                body={"graph_id": name, "limit": 1},
             )
             try:
                 found = self.http.request(endpoint, search)
@@ -160,32 +171,10 @@ class SyncCore:
                 found = []
             if not found:
                 raise GraphNotFoundError(
-                    f"no graph or assistant named {settings.graph_name!r} on the Agent Server at {checked}"
+                    f"no graph or assistant named {name!r} on the Agent Server at {endpoint.base_url}"
                 ) from None
             assistant = list_answer(found, call=search, items_with=("assistant_id",))[0]
-        return Deployment(
-            graph_name=deployment.graph_name,
-            url=deployment.url,
-            assistant_id=str(field_of(assistant, "assistant_id", call=lookup)),
-            api_key=deployment.api_key,
-            via_marketplace=False,
-        )
-
-    def _reach_direct(self, url: str) -> Deployment:
-        """Direct mode without a graph: prove the server answers and takes the key (one cheap search)."""
-        settings = self.settings
-        endpoint = Endpoint(
-            "agent server", url, {"x-api-key": settings.deployment_key} if settings.deployment_key else {}
-        )
-        probe = build("assistants.search_assistants", body_model="AssistantSearchRequest", body={"limit": 1})
-        self.http.request(endpoint, probe)
-        return Deployment(
-            graph_name=None,
-            url=url,
-            assistant_id=None,
-            api_key=settings.deployment_key,
-            via_marketplace=False,
-        )
+        return str(field_of(assistant, "assistant_id", call=lookup))
 
     def assistant_for_run(self, assistant_id: str | None) -> None:
         """Refuse, before any request, a run that names no assistant on a client that has no graph."""
