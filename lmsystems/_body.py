@@ -43,7 +43,6 @@ class RawBody:
     closed: bool  # the connection already reached EOF
     read_timeout: float | None
     h11: Any  # the connection's h11.Connection, brought to the end of the message by hand_back()
-    chunked: bool
 
 
 def take_over(response: httpx.Response) -> RawBody | None:
@@ -85,7 +84,6 @@ def take_over(response: httpx.Response) -> RawBody | None:
         bool(closed),
         timeout.get("read"),
         h11_connection,
-        transfer_encoding is not None,
     )
 
 
@@ -96,7 +94,9 @@ def hand_back(raw: RawBody) -> bool:
     not consume them): they are dropped, and h11 is given the last chunk alone. Returns whether h11
     reached the end of the message; otherwise httpcore closes the connection, as it would anyway.
     """
-    if not (raw.chunked and raw.decoder.done and not raw.decoder.overflow and not raw.closed):
+    if not (
+        raw.decoder.framing == "chunked" and raw.decoder.done and not raw.decoder.overflow and not raw.closed
+    ):
         return False
     connection = raw.h11
     try:

@@ -37,18 +37,18 @@ class BodyDecoder:
     """Body bytes out of the bytes that follow a response's headers.
 
     `BodyDecoder("chunked")`, `BodyDecoder("length", length=N)` or `BodyDecoder("close")`; `feed(data)`
-    returns the body bytes `data` completes, `done` tells that the body is complete (more bytes are
-    then an error), `end()` is called at EOF.
+    returns the body bytes `data` completes, `done` tells that the body is complete (bytes after it are
+    counted in `overflow` and ignored), `end()` is called at EOF.
     """
 
-    __slots__ = ("_buffer", "_framing", "_left", "_state", "overflow")
+    __slots__ = ("_buffer", "_left", "_state", "framing", "overflow")
 
     def __init__(self, framing: str, *, length: int | None = None) -> None:
         if framing not in ("chunked", "length", "close"):
             raise ValueError(f"unknown body framing {framing!r}")
         if framing == "length" and (length is None or length < 0):
             raise ValueError("a sized body needs its length")
-        self._framing = framing
+        self.framing = framing  #: chunked, length or close
         self._buffer = b""
         self._left = length or 0  # bytes left in the current chunk's data (or the sized body)
         self._state = _DONE if framing == "length" and not length else _SIZE
@@ -65,9 +65,9 @@ class BodyDecoder:
         if self._state == _DONE:
             self.overflow += len(data)
             return b""  # what follows the body is not the body's
-        if self._framing == "close":
+        if self.framing == "close":
             return data
-        if self._framing == "length":
+        if self.framing == "length":
             if len(data) > self._left:
                 self.overflow += len(data) - self._left
                 data = data[: self._left]
@@ -79,10 +79,10 @@ class BodyDecoder:
 
     def end(self) -> None:
         """At EOF: raise BodyProtocolError(truncated=True) unless the body is complete."""
-        if self._state == _DONE or self._framing == "close":
+        if self._state == _DONE or self.framing == "close":
             self._state = _DONE
             return
-        what = "incomplete chunked read" if self._framing == "chunked" else f"{self._left} bytes missing"
+        what = "incomplete chunked read" if self.framing == "chunked" else f"{self._left} bytes missing"
         raise BodyProtocolError(
             f"peer closed connection without sending complete message body: {what}", truncated=True
         )

@@ -168,7 +168,7 @@ class ResumeTracker:
         return events
 
 
-def _order(event_id: str) -> tuple[int, int] | None:
+def event_order(event_id: str) -> tuple[int, int] | None:
     """`ms-seq` as numbers (string order would put `5-10` before `5-9`); None for another format."""
     ms, _, seq = event_id.partition("-")
     if ms.isdigit() and (seq.isdigit() or not seq):
@@ -180,7 +180,7 @@ def _older(event_id: str | None, last_id: str | None) -> bool:
     """Whether event_id is strictly older than last_id (False when either cannot be ordered)."""
     if event_id is None or last_id is None:
         return False
-    this, last = _order(event_id), _order(last_id)
+    this, last = event_order(event_id), event_order(last_id)
     return this is not None and last is not None and this < last
 
 

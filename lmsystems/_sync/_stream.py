@@ -41,7 +41,7 @@ from .._exceptions import (
 from .._interrupts import describe_run, interrupts_in_part
 from .._json import loads
 from .._requests import Endpoint, RequestSpec, build
-from .._resume import ResumeTracker
+from .._resume import ResumeTracker, event_order
 from .._settings import StreamLimits
 from .._sse import ServerSentEvent
 from .._types import StreamPart
@@ -492,8 +492,8 @@ class SyncRunStream:
 
 def _event_ms(event_id: str | None) -> int | None:
     """The millisecond timestamp of an `ms-seq` event id (None for another format)."""
-    ms = (event_id or "").partition("-")[0]
-    return int(ms) if ms.isdigit() else None
+    order = event_order(event_id) if event_id is not None else None
+    return order[0] if order is not None else None
 
 
 def _iso_ms(value: Any) -> int | None:
