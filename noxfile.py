@@ -13,7 +13,10 @@ nox.options.default_venv_backend = "venv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["tests"]
 
-PYTHON = "3.11"
+#: The sessions run on the interpreter that runs nox (any supported Python: 3.11 to 3.14), so
+#: `python3 -m pip install nox && nox -s tests` works on whatever Python 3.11+ a machine has.
+#: Another one: `nox -s tests --force-python 3.13`.
+PYTHON: str | None = None
 
 # The generator is pinned exactly: the generated code must be byte-for-byte reproducible.
 GENERATOR_PINS = [
