@@ -20,6 +20,7 @@ from ._exceptions import (
     NotFoundError,
     RateLimitError,
 )
+from ._json import loads
 
 MAX_DETAIL = 300
 
@@ -42,10 +43,17 @@ def decode_body(content: bytes, content_type: str | None) -> Any:
         return None
     if content_type is None or "json" in content_type or content[:1] in (b"{", b"["):
         try:
-            return json.loads(content)
-        except ValueError:
+            return loads(content)
+        except ValueError:  # not JSON, or nested too deeply (see _json): kept as text
             pass
     return content[:4096].decode("utf-8", errors="replace")
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, default=str)
+    except (RecursionError, ValueError):
+        return "a JSON value nested too deeply to show"
 
 
 def _shorten(text: str) -> str:
@@ -60,18 +68,19 @@ def describe(content: bytes, body: Any) -> str:
     if isinstance(body, Mapping):
         detail = body.get("detail", body.get("message", body.get("error")))
         if isinstance(detail, Mapping) and "message" in detail:
-            return _shorten(str(detail["message"]))
+            shown = detail["message"]
+            return _shorten(shown if isinstance(shown, str) else _dumps(shown))
         if detail is not None:
-            return _shorten(detail if isinstance(detail, str) else json.dumps(detail, default=str))
-        return _shorten(json.dumps(body, default=str))
+            return _shorten(detail if isinstance(detail, str) else _dumps(detail))
+        return _shorten(_dumps(body))
     if isinstance(body, str):
-        title = _TITLE.search(content)
+        title = _TITLE.search(content[:65536])
         if title:
             return "an HTML page: " + _shorten(_TAGS.sub("", title.group(1).decode("utf-8", "replace")))
         if body.lstrip().startswith("<"):
             return "an HTML page: " + _shorten(_TAGS.sub(" ", body))
         return _shorten(body)
-    return _shorten(json.dumps(body, default=str))
+    return _shorten(_dumps(body))
 
 
 def error_from_response(

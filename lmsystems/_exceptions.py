@@ -2,7 +2,7 @@
 
     LmsystemsError
     ├── AuthenticationError          401/403, a key the marketplace or the deployment refused
-    │   └── APIKeyError              no API key anywhere, or a malformed one (raised before any request)
+    │   └── APIKeyError              no or a malformed key (before any request; also an InputError)
     ├── GraphError                   the graph, its threads or its runs
     │   ├── GraphNotFoundError
     │   ├── GraphNotPurchasedError
@@ -21,14 +21,15 @@
             └── InternalServerError  5xx
 
 Every error carries `status_code`, `request_id` and `body` when it came from an HTTP answer (else None).
-Messages never contain API keys.
+Keys never show: the message, `request_id` and every string in `body` are masked (in pickles too), and a
+message is at most MAX_MESSAGE characters (what a server sent in full stays on the attributes).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._logging import redact
+from ._logging import redact, redact_value
 
 __all__ = [
     "APIConnectionError",
@@ -52,6 +53,15 @@ __all__ = [
     "ThreadBusyError",
 ]
 
+#: The longest message an error carries; a longer one is cut, saying how long it was.
+MAX_MESSAGE = 2000
+
+
+def _capped(message: str, limit: int = MAX_MESSAGE) -> str:
+    if len(message) <= limit:
+        return message
+    return f"{message[: limit - 40]}… ({len(message):,} characters in all)"
+
 
 class LmsystemsError(Exception):
     """Base of every error the SDK raises."""
@@ -68,12 +78,12 @@ class LmsystemsError(Exception):
         request_id: str | None = None,
         body: Any = None,
     ) -> None:
-        message = redact(message)
+        message = _capped(redact(message))
         super().__init__(message)
         self.message = message
         self.status_code = status_code
-        self.request_id = request_id
-        self.body = body
+        self.request_id = _capped(redact(request_id), 200) if request_id is not None else None
+        self.body = redact_value(body)
 
     def __str__(self) -> str:
         if self.request_id:
@@ -85,8 +95,12 @@ class AuthenticationError(LmsystemsError):
     """The marketplace or the deployment refused the key (401/403)."""
 
 
-class APIKeyError(AuthenticationError):
-    """No API key was given anywhere, or it is malformed."""
+class InputError(LmsystemsError, ValueError):
+    """Bad arguments: raised before any request where possible, else for the server's 400/422."""
+
+
+class APIKeyError(AuthenticationError, InputError):
+    """No API key was given anywhere, or it is malformed (raised before any request)."""
 
 
 class GraphError(LmsystemsError):
@@ -108,7 +122,8 @@ class ThreadBusyError(GraphError):
 class RunError(GraphError):
     """A run failed on the server.
 
-    `error_type` is the server's name for the error (e.g. `ValueError`), `run_id`/`thread_id` say which run.
+    `error_type` is the server's name for the error (e.g. `ValueError`), `error_message` its message in
+    full (the exception's own message is capped), `run_id`/`thread_id` say which run.
     """
 
     def __init__(
@@ -116,6 +131,7 @@ class RunError(GraphError):
         message: str,
         *,
         error_type: str | None = None,
+        error_message: str | None = None,
         run_id: str | None = None,
         thread_id: str | None = None,
         status_code: int | None = None,
@@ -124,12 +140,9 @@ class RunError(GraphError):
     ) -> None:
         super().__init__(message, status_code=status_code, request_id=request_id, body=body)
         self.error_type = error_type
+        self.error_message = redact(error_message) if error_message is not None else None
         self.run_id = run_id
         self.thread_id = thread_id
-
-
-class InputError(LmsystemsError, ValueError):
-    """Bad arguments: raised before any request where possible, else for the server's 400/422."""
 
 
 class APIError(LmsystemsError):

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, cast
 
+from ._exceptions import RunError
+
 if TYPE_CHECKING:
     from ._types import Interrupt
 
@@ -45,6 +47,28 @@ def _normalise(items: Any) -> list[Interrupt]:
 
 
 def describe_run(run_id: str | None, thread_id: str | None) -> str:
-    """`run R on thread T`, or `stateless run R`, for messages."""
-    run = f"run {run_id}" if run_id else "a run"
-    return f"{run} on thread {thread_id}" if thread_id else f"stateless {run}"
+    """`run R on thread T`, `a run on thread T`, `stateless run R` or `a stateless run`, for messages."""
+    if thread_id:
+        return f"run {run_id} on thread {thread_id}" if run_id else f"a run on thread {thread_id}"
+    return f"stateless run {run_id}" if run_id else "a stateless run"
+
+
+def run_error(value: Any, *, run_id: str | None, thread_id: str | None, body: Any = None) -> RunError:
+    """The RunError for an `error` event's data (`{"error": type, "message": text}` or anything else).
+
+    The exception's message is capped (see MAX_MESSAGE); the server's message stays whole on
+    `error_message`, its data (or `body`, when given) on `body`.
+    """
+    if isinstance(value, Mapping):
+        error_type = str(value.get("error") or "Error")
+        message = str(value.get("message") or error_type)
+    else:
+        error_type, message = "Error", str(value)
+    return RunError(
+        f"{describe_run(run_id, thread_id)} failed: {error_type[:200]}: {message}",
+        error_type=error_type,
+        error_message=message,
+        run_id=run_id,
+        thread_id=thread_id,
+        body=value if body is None else body,
+    )

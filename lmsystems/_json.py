@@ -3,6 +3,9 @@
 orjson decodes the server's payloads 3-4 times faster than `json` (it is a dependency on CPython, as it
 is of langgraph-sdk). Its reading is strict RFC 8259; what it refuses (NaN, integers beyond 64 bits,
 lone surrogates, UTF-16 bytes) is read by the standard library, so the values are the same either way.
+
+Whatever the text, the only failure is a ValueError with a short message: JSON nested deeper than the
+interpreter can follow (100,000 `[` from a hostile server) is refused, never a RecursionError.
 """
 
 from __future__ import annotations
@@ -10,19 +13,34 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["loads"]
+__all__ = ["TooDeepError", "loads"]
+
+
+class TooDeepError(ValueError):
+    """The JSON text nests arrays or objects deeper than can be decoded."""
+
+    def __init__(self) -> None:
+        super().__init__("JSON nested too deeply to decode")
+
+
+def _slow_loads(text: str | bytes, /) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise TooDeepError() from None
+
 
 try:
     import orjson
 except ImportError:  # pragma: no cover - interpreters without orjson wheels (e.g. PyPy)
-    loads = json.loads
+    loads = _slow_loads
 else:
     _fast_loads = orjson.loads
     _FastError = orjson.JSONDecodeError
 
-    def loads(text: str | bytes, /) -> Any:  # type: ignore[misc]
-        """Decode JSON text (a ValueError when it is not JSON)."""
+    def loads(text: str | bytes, /) -> Any:
+        """Decode JSON text (a ValueError, with a short message, when it is not JSON)."""
         try:
             return _fast_loads(text)
         except _FastError:
-            return json.loads(text)
+            return _slow_loads(text)

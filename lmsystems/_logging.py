@@ -108,6 +108,41 @@ def redact(value: Any) -> str:
     return _FILTER.redact(str(value))
 
 
+def redact_value(value: Any) -> Any:
+    """A decoded JSON value (dicts, lists, strings, numbers) with secrets masked in every string.
+
+    Returns `value` itself when nothing in it needed masking, else a copy. Iterative, so a value nested
+    as deep as a decoder allows is walked without recursion.
+    """
+    if isinstance(value, str):
+        return _FILTER.redact(value)
+    if not isinstance(value, dict | list):
+        return value
+    mask = _FILTER.redact
+    copy: Any = {} if isinstance(value, dict) else []
+    changed = False
+    stack: list[tuple[Any, Any]] = [(value, copy)]
+    while stack:
+        source, target = stack.pop()
+        pairs = source.items() if isinstance(source, dict) else enumerate(source)
+        for key, item in pairs:
+            if isinstance(item, str):
+                masked: Any = mask(item)
+                changed = changed or masked != item
+            elif isinstance(item, dict | list):
+                masked = {} if isinstance(item, dict) else []
+                stack.append((item, masked))
+            else:
+                masked = item
+            if isinstance(target, dict):
+                name = mask(key) if isinstance(key, str) else key
+                changed = changed or name != key
+                target[name] = masked
+            else:
+                target.append(masked)
+    return copy if changed else value
+
+
 class _EnvHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The handler `LMSYSTEMS_LOG` installs (a class of its own, so that it is found again)."""
 

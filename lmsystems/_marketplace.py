@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._exceptions import APIResponseError, InputError
+from ._headers import is_key
 from ._settings import check_url
 from ._types import Deployment
 
@@ -46,6 +47,11 @@ def deployment_from_graph_info(graph_name: str, body: Any, *, allow_insecure_htt
     for name in ("graph_url", "lgraph_api_key", "assistant_id"):
         if not isinstance(body.get(name), str) or not body[name]:
             raise APIResponseError(f"the marketplace's answer for {graph_name!r} lacks the field {name!r}")
+    if not is_key(body["lgraph_api_key"]):
+        raise APIResponseError(
+            f"the marketplace's answer for {graph_name!r} has a malformed lgraph_api_key (it must be "
+            "printable ASCII without spaces or newlines; not shown): refusing to send it anywhere"
+        )
     configurables = body.get("configurables") or {}
     configurable = configurables.get("configurable", {}) if isinstance(configurables, Mapping) else {}
     environment = body.get("environment_variables") or {}

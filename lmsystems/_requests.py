@@ -15,6 +15,7 @@ from types import ModuleType
 from typing import Any
 
 from ._exceptions import InputError
+from ._headers import is_field_value
 
 AGENT_SERVER = "lmsystems_generated.agent_server"
 MARKETPLACE = "lmsystems_generated.marketplace"
@@ -75,6 +76,8 @@ def encode_json(value: Any, *, argument: str = "body") -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
     except (TypeError, ValueError) as error:
         raise InputError(f"{argument} cannot be sent as JSON: {error}") from None
+    except RecursionError:
+        raise InputError(f"{argument} cannot be sent as JSON: it is nested too deeply") from None
 
 
 def build(
@@ -103,9 +106,17 @@ def build(
                 [model.from_dict(item) for item in body] if isinstance(body, list) else model.from_dict(body)
             )
         kwargs = module._get_kwargs(*path, **arguments)
+    except RecursionError:
+        raise InputError(f"invalid arguments for {name}: a value is nested too deeply") from None
     except (TypeError, ValueError, KeyError, AttributeError) as error:
         raise InputError(f"invalid arguments for {name}: {type(error).__name__}: {error}") from None
     headers = {key: str(value) for key, value in kwargs.get("headers", {}).items()}
+    for key, value in headers.items():
+        if not is_field_value(value):
+            raise InputError(
+                f"{key} cannot be sent in a header: it must be printable ASCII without newlines "
+                "(the value is not shown)"
+            )
     content = None
     if "json" in kwargs:
         content = encode_json(kwargs["json"], argument=f"the body of {name}")

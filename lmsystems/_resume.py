@@ -25,6 +25,8 @@ from __future__ import annotations
 from collections import deque
 from typing import NamedTuple
 
+from ._exceptions import StreamError
+from ._headers import is_field_value
 from ._sse import ServerSentEvent
 
 Key = tuple[str | None, str, int]
@@ -72,7 +74,7 @@ class ResumeTracker:
                 break
             trailing.appendleft(key)
         self._skip = trailing
-        return self._anchor or self._start_after or "0"
+        return _sendable(self._anchor or self._start_after or "0")
 
     def resume_after_last(self) -> str | None:
         """The `Last-Event-ID` of a rejoin that must not replay anything: the last id (or the start).
@@ -84,7 +86,8 @@ class ResumeTracker:
         self._held.clear()
         self._candidates.clear()
         self._skip = deque()
-        return self._last_id or self._start_after
+        last = self._last_id or self._start_after
+        return _sendable(last) if last is not None else None
 
     def start_after_if_unset(self, event_id: str) -> None:
         """Where a stream that has delivered nothing resumes, unless it was given one."""
@@ -186,3 +189,14 @@ def _older(event_id: str | None, last_id: str | None) -> bool:
 
 def _key(event: ServerSentEvent) -> Key:
     return (event.id, event.event, hash(event.data))
+
+
+def _sendable(event_id: str) -> str:
+    """An event id that can go back to the server in `Last-Event-ID`; a StreamError (never quoting it)
+    for one that cannot (non-ASCII or control characters: httpx could not even encode it)."""
+    if not is_field_value(event_id):
+        raise StreamError(
+            f"the server's event id ({len(event_id)} characters, not shown) is not printable ASCII, so it "
+            "cannot be sent back in Last-Event-ID: the stream cannot be resumed"
+        )
+    return event_id

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -12,6 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ._exceptions import APIKeyError, InputError
+from ._headers import is_key
 from ._validation import graph_name as check_graph_name
 from ._validation import positive_int
 from ._validation import seconds as check_seconds
@@ -21,13 +21,20 @@ API_KEY_ENV = "LMSYSTEMS_API_KEY"
 BASE_URL_ENV = "LMSYSTEMS_BASE_URL"
 DEFAULT_TIMEOUT = httpx.Timeout(connect=10.0, read=60.0, write=30.0, pool=30.0)
 DEFAULT_MAX_RETRIES = 2
-_KEY_CHARS = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII without spaces: safe in an HTTP header
 
 
-def check_key(value: str, *, argument: str) -> str:
-    """A key must be non-empty printable ASCII without spaces (it travels in a header)."""
-    if not value or not _KEY_CHARS.match(value):
-        raise APIKeyError(f"{argument} is malformed: it must be printable ASCII without spaces or newlines")
+def check_key(value: object, *, argument: str) -> str:
+    """A key must be a non-empty string of printable ASCII without spaces (it travels in a header).
+
+    The error (an APIKeyError, also an InputError) never quotes the value.
+    """
+    if not isinstance(value, str):
+        raise APIKeyError(f"{argument} must be a string, not {type(value).__name__}")
+    if not is_key(value):
+        raise APIKeyError(
+            f"{argument} is malformed: it must be printable ASCII without spaces or newlines "
+            f"(its {len(value)} characters are not shown)"
+        )
     return value
 
 

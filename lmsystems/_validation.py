@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._exceptions import InputError
+from ._headers import is_field_value
 from ._types import MultitaskStrategy, StreamMode
 
 STREAM_MODES: tuple[str, ...] = tuple(mode.value for mode in StreamMode)
@@ -68,6 +69,17 @@ def thread_id(thread: object, *, argument: str = "thread") -> str:
             raise InputError(f"{argument} has no 'thread_id': pass the dict create_thread returned, or an id")
         return identifier(thread["thread_id"], argument=f"{argument}['thread_id']")
     raise InputError(f"{argument} must be a thread dict or a thread id string, not {type(thread).__name__}")
+
+
+def event_id(value: object, *, argument: str = "last_event_id") -> str | None:
+    """An event id to start after (sent as `Last-Event-ID`): printable ASCII, or None."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not is_field_value(value):
+        raise InputError(
+            f"{argument} must be a string of printable ASCII without newlines (it is sent in a header)"
+        )
+    return value
 
 
 def graph_name(value: object) -> str:

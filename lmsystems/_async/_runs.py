@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of, list_answer
-from .._exceptions import InputError, RunError, ThreadBusyError
-from .._interrupts import describe_run
+from .._exceptions import InputError, ThreadBusyError
+from .._interrupts import run_error
 from .._operation import operation
 from .._payloads import NOT_GIVEN, RunOptions
 from .._requests import Endpoint, RequestSpec, build
@@ -31,16 +31,7 @@ def run_location(location: str | None) -> tuple[str | None, str | None]:
 def run_output(value: Any, *, run_id: str | None, thread_id: str | None) -> Any:
     """The final values of a run; a failed run (`{"__error__": ...}`) raises RunError."""
     if isinstance(value, dict) and isinstance(value.get("__error__"), dict):
-        error = value["__error__"]
-        error_type = str(error.get("error") or "Error")
-        message = str(error.get("message") or error_type)
-        raise RunError(
-            f"{describe_run(run_id, thread_id)} failed: {error_type}: {message}",
-            error_type=error_type,
-            run_id=run_id,
-            thread_id=thread_id,
-            body=value,
-        )
+        raise run_error(value["__error__"], run_id=run_id, thread_id=thread_id, body=value)
     return value
 
 

@@ -268,6 +268,7 @@ class AsyncThreads:
         (see AsyncRunStream); the stream ends only when the server ends it or you leave it.
         """
         thread_id = check.thread_id(thread)
+        last_event_id = check.event_id(last_event_id)
         modes = ",".join(stream_modes) if stream_modes else None
 
         async def opener(stream: AsyncRunState) -> tuple[Endpoint, RequestSpec]:

@@ -38,7 +38,7 @@ from .._exceptions import (
     RunError,
     StreamError,
 )
-from .._interrupts import describe_run, interrupts_in_part
+from .._interrupts import interrupts_in_part, run_error
 from .._json import loads
 from .._requests import Endpoint, RequestSpec, build
 from .._resume import ResumeTracker, event_order
@@ -402,18 +402,7 @@ class SyncRunState:
         return StreamPart(event, value, event_id)
 
     def _run_error(self, value: Any) -> RunError:
-        if isinstance(value, dict):
-            error_type = str(value.get("error") or "Error")
-            message = str(value.get("message") or error_type)
-        else:
-            error_type, message = "Error", str(value)
-        return RunError(
-            f"{describe_run(self.run_id, self.thread_id)} failed: {error_type}: {message}",
-            error_type=error_type,
-            run_id=self.run_id,
-            thread_id=self.thread_id,
-            body=value,
-        )
+        return run_error(value, run_id=self.run_id, thread_id=self.thread_id)
 
 
 class SyncRunStream:

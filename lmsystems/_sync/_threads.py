@@ -269,6 +269,7 @@ class SyncThreads:
         (see SyncRunStream); the stream ends only when the server ends it or you leave it.
         """
         thread_id = check.thread_id(thread)
+        last_event_id = check.event_id(last_event_id)
         modes = ",".join(stream_modes) if stream_modes else None
 
         def opener(stream: SyncRunState) -> tuple[Endpoint, RequestSpec]:
