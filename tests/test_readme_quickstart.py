@@ -1,0 +1,86 @@
+"""The README's first programs run as pasted against `lmsystems dev`, as a new user runs them.
+
+`lmsystems dev` serves a copy of the test bed's graphs (its own folder, as a user's project); the
+programs run in a fresh interpreter with nothing but the two variables `lmsystems dev` printed. The docs
+site's home page shows the same programs.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from support.devloop import DevProcess, copy_test_project
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```$", text, re.MULTILINE | re.DOTALL)
+
+
+def quickstart_programs() -> list[str]:
+    """The complete programs of the README's quickstart and interrupt sections (before "Errors")."""
+    section = README[README.index("## Quickstart") : README.index("### Errors")]
+    programs = python_blocks(section)
+    assert len(programs) == 3, programs
+    return programs
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevProcess]:
+    project = copy_test_project(tmp_path_factory.mktemp("project"))
+    with DevProcess.start(project) as process:
+        yield process
+
+
+def run_program(program: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    (cwd / "program.py").write_text(program)
+    return subprocess.run(
+        [sys.executable, "program.py"],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_readme_starts_with_install_and_the_two_commands() -> None:
+    head = README[: README.index("## Quickstart")]
+    assert "pip install lmsystems" in head
+    assert "python3 -m pip install nox && nox -s demo" in head
+    assert "python3 -m pip install nox && nox -s tests" in head
+    assert "LMSYSTEMS_API_KEY" in head and "lmsystems dev" in head
+    assert "LMSYSTEMS_GRAPH" in README
+
+
+def test_the_chat_programs_print_the_tokens_as_pasted(dev: DevProcess, tmp_path: Path) -> None:
+    chat_async, chat_sync, _ = quickstart_programs()
+    assert "asyncio.run(main())" in chat_async and "async with" in chat_async
+    for program in (chat_async, chat_sync):
+        done = run_program(program, dev.user_env(), tmp_path)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "Hello from the chat graph! You said: Hello!\n", done
+
+
+def test_the_interrupt_program_answers_the_question(dev: DevProcess, tmp_path: Path) -> None:
+    program = quickstart_programs()[2]
+    done = run_program(program, dev.user_env(), tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "asks: {'question': 'Approve?', 'proposal': 'Ship the release'}" in done.stdout, done
+    assert "'outcome': 'approved'" in done.stdout, done
+
+
+def test_the_docs_home_page_shows_the_same_programs() -> None:
+    home = (ROOT / "docs" / "index.md").read_text()
+    shown = python_blocks(home)
+    for program in quickstart_programs()[:2]:
+        assert program in shown
