@@ -68,7 +68,7 @@ def lint(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on lmsystems/."""
-    session.install(*TYPECHECK_PINS, "-e", ".[cli,dev,langgraph]")
+    session.install(*TYPECHECK_PINS, "-e", ".[cli,dev,langgraph,otel]")
     session.run("mypy", "--strict", "lmsystems")
 
 

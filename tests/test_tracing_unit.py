@@ -1,0 +1,224 @@
+"""The pure part of tracing (lmsystems/_tracing.py): names, attributes, headers, errors, switches.
+
+Spans go to opentelemetry-sdk's in-memory exporter (tests/support/otel.py). The end-to-end proof against
+the real Agent Server is tests/test_tracing.py.
+"""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from support.otel import memory_exporter
+
+from lmsystems import APIStatusError, RunError, StreamError
+from lmsystems import _tracing as tracing
+
+CANARY = "canary-input-5f1e"  # a value from the input or the output: never in a span
+
+
+@pytest.fixture
+def spans() -> InMemorySpanExporter:
+    exporter = memory_exporter()
+    exporter.clear()
+    return exporter
+
+
+def test_disabled_by_the_standard_variable() -> None:
+    assert not tracing.disabled_by_env({})
+    assert not tracing.disabled_by_env({tracing.DISABLED_ENV: "httpx,requests"})
+    assert tracing.disabled_by_env({tracing.DISABLED_ENV: "httpx, lmsystems"})
+    assert tracing.disabled_by_env({tracing.DISABLED_ENV: "*"})
+    assert tracing.Tracing(otel=None).otel is not tracing.disabled_by_env()
+
+
+@pytest.mark.parametrize(
+    ("url", "full", "port"),
+    [
+        ("https://user:pw@api.example.com/threads?x-api-key=k&q=1#f", "https://api.example.com/threads", 443),
+        (
+            "http://127.0.0.1:2025/threads/t/runs/stream?stream_mode=values",
+            "http://127.0.0.1:2025/threads/t/runs/stream",
+            2025,
+        ),
+        ("http://[::1]:80/ok", "http://[::1]/ok", 80),
+    ],
+)
+def test_url_full_has_no_query_and_no_credentials(url: str, full: str, port: int) -> None:
+    parsed = httpx.URL(url)
+    assert tracing.full_url(parsed) == full
+    assert tracing.server_port(parsed) == port
+
+
+def test_url_templates_come_from_the_generated_manifest() -> None:
+    templates = tracing.url_templates()
+    assert templates["join_run_stream"] == "/threads/{thread_id}/runs/{run_id}/stream"
+    assert templates["create_thread"] == "/threads"
+    assert templates["get_graph_info"] == "/api/get_graph_info"
+    assert tracing.request_span_name("GET", templates["get_run"]) == "GET /threads/{thread_id}/runs/{run_id}"
+    assert tracing.request_span_name("POST", None) == "POST"
+
+
+def test_request_attributes_follow_the_http_conventions() -> None:
+    url = httpx.URL("http://127.0.0.1:2025/threads/abc/runs/def?stream_mode=values")
+    attributes = tracing.request_attributes(
+        method="GET", url=url, operation="get_run", attempt=2, template="/threads/{thread_id}/runs/{run_id}"
+    )
+    assert attributes == {
+        "http.request.method": "GET",
+        "url.full": "http://127.0.0.1:2025/threads/abc/runs/def",
+        "url.template": "/threads/{thread_id}/runs/{run_id}",
+        "server.address": "127.0.0.1",
+        "server.port": 2025,
+        "http.request.resend_count": 2,
+        "lmsystems.operation": "get_run",
+    }
+    first = tracing.request_attributes(method="GET", url=url, operation="get_run", attempt=0, template=None)
+    assert "http.request.resend_count" not in first and "url.template" not in first
+
+
+def test_stream_names_follow_the_genai_conventions() -> None:
+    assert tracing.stream_span_name("stream_run", "chat") == "invoke_agent chat"
+    assert tracing.stream_span_name("stream_stateless_run", None) == "invoke_agent"
+    assert tracing.stream_span_name("join_thread_stream", "chat") == "join_thread_stream"
+    assert tracing.stream_attributes(operation="stream_run", graph="chat", thread_id="t1") == {
+        "lmsystems.operation": "stream_run",
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "chat",
+        "gen_ai.conversation.id": "t1",
+        "langsmith.thread_id": "t1",
+    }
+
+
+def test_errors_are_described_by_type_and_fields_never_by_message() -> None:
+    errors = [
+        RunError(f"run r1 failed: ValueError: {CANARY}", error_type="ValueError", run_id="r1"),
+        APIStatusError(f"422: {CANARY}", status_code=422, request_id="req-1", body={"detail": CANARY}),
+        StreamError(f"broken {CANARY}", events_delivered=7),
+        ValueError(CANARY),
+    ]
+    summaries = [tracing.error_summary(error) for error in errors]
+    assert summaries == [
+        "RunError error_type=ValueError",
+        "APIStatusError status_code=422 request_id=req-1",
+        "StreamError events_delivered=7",
+        "ValueError",
+    ]
+    for error in errors:
+        assert CANARY not in repr(tracing.error_attributes(error))
+    assert tracing.error_attributes(errors[0])["exception.type"] == "lmsystems.RunError"
+    assert tracing.error_attributes(errors[3])["exception.type"] == "builtins.ValueError"
+
+
+def test_baggage_is_joined_not_replaced() -> None:
+    carrier = {"baggage": "a=1"}
+    tracing.merge_baggage(carrier, {"langsmith-trace": "t", "baggage": "langsmith-project=p"})
+    assert carrier == {"baggage": "a=1,langsmith-project=p", "langsmith-trace": "t"}
+    empty: dict[str, str] = {}
+    tracing.merge_baggage(empty, {"baggage": "b=2"})
+    assert empty == {"baggage": "b=2"}
+
+
+def test_off_means_no_span_and_no_header(spans: InMemorySpanExporter) -> None:
+    carrier: dict[str, str] = {}
+    off = tracing.Tracing(otel=False)
+    trace_ = off.request(
+        service="agent server",
+        method="GET",
+        url=httpx.URL("http://127.0.0.1/ok"),
+        operation="ok",
+        carrier=carrier,
+        attempt=0,
+        parent=None,
+    )
+    with trace_:
+        trace_.answered(200)
+    assert trace_ is tracing.NO_TRACE and carrier == {} and off.stream() is None
+    assert spans.get_finished_spans() == ()
+
+
+def test_a_request_span_carries_its_context_in_the_headers(spans: InMemorySpanExporter) -> None:
+    tracer = trace.get_tracer("the-application")
+    carrier: dict[str, str] = {}
+    with tracer.start_as_current_span("app") as app:
+        request = tracing.Tracing(otel=True).request(
+            service="agent server",
+            method="POST",
+            url=httpx.URL("http://127.0.0.1:2025/threads"),
+            operation="create_thread",
+            carrier=carrier,
+            attempt=0,
+            parent=None,
+        )
+        with request:
+            request.answered(200)
+    [span, _app] = spans.get_finished_spans()
+    assert span.name == "POST /threads" and span.kind is SpanKind.CLIENT
+    assert span.parent is not None and span.parent.span_id == app.get_span_context().span_id
+    context = span.get_span_context()
+    assert (
+        carrier["traceparent"]
+        == f"00-{context.trace_id:032x}-{context.span_id:016x}-{context.trace_flags:02x}"
+    )
+    assert span.attributes is not None and span.attributes["http.response.status_code"] == 200
+    assert span.status.status_code is StatusCode.UNSET
+    assert span.instrumentation_scope is not None and span.instrumentation_scope.name == "lmsystems"
+
+
+def test_a_failed_attempt_is_recorded_once_and_without_message(spans: InMemorySpanExporter) -> None:
+    error = APIStatusError(f"503 {CANARY}", status_code=503, request_id="req-9")
+    request = tracing.Tracing(otel=True).request(
+        service="marketplace",
+        method="GET",
+        url=httpx.URL("https://api.example.com/api/x?key=secret"),
+        operation="x",
+        carrier={},
+        attempt=1,
+        parent=None,
+    )
+    with pytest.raises(APIStatusError), request:
+        request.answered(503)
+        request.failed(error)
+        raise error
+    [span] = spans.get_finished_spans()
+    assert span.status.status_code is StatusCode.ERROR
+    assert span.attributes is not None and span.attributes["error.type"] == "APIStatusError"
+    assert [event.name for event in span.events] == ["exception"]
+    assert CANARY not in repr(span.to_json()) and "secret" not in repr(span.to_json())
+
+
+def test_a_stream_span_is_the_parent_of_its_requests(spans: InMemorySpanExporter) -> None:
+    on = tracing.Tracing(otel=True)
+    stream = on.stream()
+    assert stream is not None
+    stream.opened(operation="stream_run", graph="echo", thread_id="t1")
+    carrier: dict[str, str] = {}
+    with on.request(
+        service="agent server",
+        method="POST",
+        url=httpx.URL("http://127.0.0.1:2025/threads/t1/runs/stream"),
+        operation="stream_run",
+        carrier=carrier,
+        attempt=0,
+        parent=stream,
+    ) as request:
+        request.answered(200)
+    stream.finish(
+        run_id="r1",
+        thread_id="t1",
+        events_delivered=3,
+        reconnects=1,
+        interrupted=False,
+        error=GeneratorExit(),
+    )
+    request_span, stream_span = spans.get_finished_spans()
+    assert stream_span.name == "invoke_agent echo"
+    assert request_span.parent is not None
+    assert request_span.parent.span_id == stream_span.get_span_context().span_id
+    assert stream_span.attributes is not None
+    assert stream_span.attributes["langsmith.run_id"] == "r1"
+    assert stream_span.attributes["lmsystems.stream.events_delivered"] == 3
+    assert stream_span.attributes["lmsystems.stream.reconnects"] == 1
+    assert stream_span.status.status_code is StatusCode.UNSET  # leaving early is no failure
