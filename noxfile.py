@@ -1,11 +1,14 @@
 """Every project task is a nox session.
 
 `nox -s tests` is the one command CI runs: it runs the test suite (against a real Agent Server it starts on a
-free port) and then, as notified sessions, the contract check, the generated-code drift gate, lint, mypy and
-the documentation build.
+free port) and then, as notified sessions, the contract check, the production-shaped test bed (two replicas
+on Postgres and Redis), the generated-code drift gate, lint, mypy and the documentation build.
 """
 
 from __future__ import annotations
+
+import glob
+import os
 
 import nox
 
@@ -79,12 +82,53 @@ def contract(session: nox.Session) -> None:
     session.run("python", "scripts/contract.py", *session.posargs)
 
 
+# The production-shaped test bed: the MIT Postgres + Redis runtime runs stock langgraph-api 0.11.1, which
+# the in-memory test bed's newer langgraph-api would conflict with: it gets a venv of its own.
+DISTRIBUTED_PINS = [
+    "langgraph-runtime-pg==0.11.1.post1",
+    "langgraph-cli>=0.4.40",
+    "langchain-core>=1.0",
+    "pytest>=8",
+    "pytest-timeout>=2.3",
+]
+# Debian packages the test bed runs, and a file each installs (installed only when that file is missing).
+DISTRIBUTED_DEBIAN = {
+    "postgresql": "/usr/lib/postgresql/*/bin/postgres",
+    "redis-server": "/usr/bin/redis-server",
+}
+
+
+def _debian_packages(session: nox.Session, packages: dict[str, str]) -> None:
+    """apt-get install the packages whose file is missing (as root; otherwise say what to install)."""
+    missing = [name for name, path in packages.items() if not glob.glob(path)]
+    if not missing:
+        return
+    if os.geteuid() != 0:
+        session.error(f"the test bed needs these Debian packages: sudo apt-get install {' '.join(missing)}")
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    session.run("apt-get", "update", "-q", external=True, env=env)
+    session.run("apt-get", "install", "-y", "-q", "--no-install-recommends", *missing, external=True, env=env)
+
+
+@nox.session(python=PYTHON)
+def distributed(session: nox.Session) -> None:
+    """Streams on a production-shaped Agent Server: two langgraph-api 0.11.1 replicas on Postgres and Redis.
+
+    Installs Debian's postgresql and redis-server when missing; tests/distributed starts Postgres, Redis,
+    the migrations, two replicas and our load balancer on free loopback ports, and stops them all.
+    """
+    _debian_packages(session, DISTRIBUTED_DEBIAN)
+    session.install(*DISTRIBUTED_PINS, "-e", ".")
+    session.run("pytest", "tests/distributed", *session.posargs, env={"LMSYSTEMS_DISTRIBUTED": "1"})
+
+
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole suite against the real Agent Server, then contract, drift gate, lint, typecheck and docs."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
     session.notify("contract")
+    session.notify("distributed")
     session.notify("check_generated")
     session.notify("lint")
     session.notify("typecheck")

@@ -14,6 +14,7 @@ Tests that use ``agent_server`` or ``marketplace`` (directly or through another 
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
 from collections.abc import Iterator
@@ -38,6 +39,10 @@ from support.marketplace import (  # noqa: E402
 )
 
 _SERVER_FIXTURES = {"agent_server", "marketplace", "agent_http"}
+
+# tests/distributed needs the production-shaped test bed (Postgres, Redis, langgraph-runtime-pg in a venv
+# of its own): only `nox -s distributed`, which builds it, collects those tests.
+collect_ignore = [] if os.environ.get("LMSYSTEMS_DISTRIBUTED") == "1" else ["distributed"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

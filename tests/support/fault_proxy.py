@@ -29,6 +29,12 @@ the Agent Server sees the disconnect as it would without the proxy.
         ...  # point a client at proxy.url
         assert len(plan.requests_to("GET", THREAD)) == 3
 
+Given several upstreams (``start_fault_proxy([url1, url2], plan)``) the proxy is a round-robin load
+balancer: each request goes to the next upstream in turn, or to the following one when that one cannot be
+connected to; the record says which upstream answered (``RecordedRequest.upstream``).
+:meth:`RunningProxy.drop_connections` aborts every open client connection on command,
+:meth:`RunningProxy.use_plan` and :meth:`RunningProxy.use_upstreams` change the plan and the upstreams.
+
 No pytest imports: scripts can use it too.
 """
 
@@ -41,7 +47,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
@@ -191,6 +197,7 @@ class RecordedRequest:
     cut_at: int | None = None  # body bytes sent when it was
     client_gone: bool = False  # the client went away before the answer was complete
     ended: float | None = None
+    upstream: str | None = None  # the upstream (replica) that answered, when forwarded
 
     @property
     def target(self) -> str:
@@ -518,6 +525,10 @@ class _Wire:
         with contextlib.suppress(Exception):
             self.writer.close()
 
+    def abort(self) -> None:
+        with contextlib.suppress(Exception):
+            self.writer.transport.abort()
+
 
 async def _read_request(wire: _Wire) -> _Request | None:
     head = await wire.read_until(b"\r\n\r\n", MAX_HEAD_BYTES)
@@ -648,13 +659,29 @@ class _Cutter:
 
 
 class _Proxy:
-    def __init__(self, upstream: str, plan: FaultPlan) -> None:
-        self.upstream = upstream.rstrip("/")
+    def __init__(self, upstreams: Sequence[str], plan: FaultPlan) -> None:
+        if not upstreams:
+            raise ValueError("the proxy needs at least one upstream")
+        self.upstreams = [upstream.rstrip("/") for upstream in upstreams]
         self.plan = plan
         self.client: httpx.AsyncClient | None = None
         self.server: asyncio.Server | None = None
         self.tasks: set[asyncio.Task[None]] = set()
+        self.wires: set[_Wire] = set()
         self.connections = itertools.count(1)
+        self.turns = itertools.count()
+
+    def _order(self) -> list[str]:
+        """Round robin: the upstream whose turn it is, then the others (tried when it cannot be reached)."""
+        first = next(self.turns) % len(self.upstreams)
+        return self.upstreams[first:] + self.upstreams[:first]
+
+    def drop_connections(self) -> int:
+        """Abort every client connection now (no FIN handshake, no terminator); how many there were."""
+        wires = list(self.wires)
+        for wire in wires:
+            wire.abort()
+        return len(wires)
 
     async def start(self) -> int:
         self.client = httpx.AsyncClient(
@@ -681,6 +708,7 @@ class _Proxy:
         assert task is not None
         self.tasks.add(task)
         wire = _Wire(reader, writer)
+        self.wires.add(wire)
         connection = next(self.connections)
         try:
             for _ in range(MAX_REQUESTS_PER_CONNECTION):
@@ -696,6 +724,7 @@ class _Proxy:
             return
         finally:
             wire.close()
+            self.wires.discard(wire)
             self.tasks.discard(task)
 
     async def _serve(self, connection: int, request: _Request, wire: _Wire) -> bool:
@@ -742,13 +771,24 @@ class _Proxy:
         assert self.client is not None
         headers = [(name, value) for name, value in request.headers if name not in HOP_BY_HOP]
         headers.append(("accept-encoding", "identity"))
-        upstream = self.client.build_request(
-            request.method, self.upstream + request.target, headers=headers, content=request.body
-        )
-        try:
-            response = await self.client.send(upstream, stream=True)
-        except httpx.HTTPError as error:
-            body = f'{{"detail":"fault proxy: upstream failed: {type(error).__name__}"}}'.encode()
+        response: httpx.Response | None = None
+        failure: httpx.HTTPError | None = None
+        for base in self._order():
+            upstream = self.client.build_request(
+                request.method, base + request.target, headers=headers, content=request.body
+            )
+            record.upstream = base
+            try:
+                response = await self.client.send(upstream, stream=True)
+                break
+            except (httpx.ConnectError, httpx.ConnectTimeout) as error:
+                failure = error  # nothing reached that upstream: the next one gets the request
+            except httpx.HTTPError as error:
+                failure = error
+                break
+        if response is None:
+            name = type(failure).__name__
+            body = f'{{"detail":"fault proxy: upstream failed: {name}"}}'.encode()
             head = [("content-type", "application/json"), ("content-length", str(len(body)))]
             await wire.send(_head(502, "Bad Gateway", head) + body)
             record.status = 502
@@ -847,6 +887,7 @@ class RunningProxy:
     port: int
     plan: FaultPlan
     upstream: str
+    upstreams: tuple[str, ...]
     _loop: asyncio.AbstractEventLoop = field(repr=False)
     _thread: threading.Thread = field(repr=False)
     _proxy: _Proxy = field(repr=False)
@@ -865,6 +906,24 @@ class RunningProxy:
             if not self._thread.is_alive():
                 self._loop.close()
 
+    def use_plan(self, plan: FaultPlan) -> None:
+        """From the next request on, break and record according to ``plan``."""
+        self.plan = plan
+        self._proxy.plan = plan
+
+    def use_upstreams(self, upstreams: Sequence[str]) -> None:
+        """From the next request on, balance over ``upstreams``."""
+        self.upstreams = tuple(upstream.rstrip("/") for upstream in upstreams)
+        self._proxy.upstreams = list(self.upstreams)
+
+    def drop_connections(self, timeout: float = 10.0) -> int:
+        """Abort every connection a client has open to the proxy, now; how many there were."""
+
+        async def drop() -> int:
+            return self._proxy.drop_connections()
+
+        return asyncio.run_coroutine_threadsafe(drop(), self._loop).result(timeout=timeout)
+
     def __enter__(self) -> RunningProxy:
         return self
 
@@ -874,13 +933,18 @@ class RunningProxy:
         self.stop()
 
 
-def start_fault_proxy(upstream_url: str, plan: FaultPlan | None = None) -> RunningProxy:
-    """Start a proxy to ``upstream_url`` on a free port of 127.0.0.1, in a thread with its own loop."""
+def start_fault_proxy(upstream_url: str | Sequence[str], plan: FaultPlan | None = None) -> RunningProxy:
+    """Start a proxy to ``upstream_url`` on a free port of 127.0.0.1, in a thread with its own loop.
+
+    Given several upstreams, it is a round-robin load balancer: each request goes to the next upstream in
+    turn, or, when that one cannot be connected to (nothing was sent), to the following one.
+    """
     plan = plan or FaultPlan()
+    upstreams = [upstream_url] if isinstance(upstream_url, str) else list(upstream_url)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, name="fault-proxy", daemon=True)
     thread.start()
-    proxy = _Proxy(upstream_url, plan)
+    proxy = _Proxy(upstreams, plan)
     try:
         port = asyncio.run_coroutine_threadsafe(proxy.start(), loop).result(timeout=10.0)
     except BaseException:
@@ -891,7 +955,8 @@ def start_fault_proxy(upstream_url: str, plan: FaultPlan | None = None) -> Runni
         url=f"http://127.0.0.1:{port}",
         port=port,
         plan=plan,
-        upstream=upstream_url,
+        upstream=proxy.upstreams[0],
+        upstreams=tuple(proxy.upstreams),
         _loop=loop,
         _thread=thread,
         _proxy=proxy,

@@ -1,0 +1,93 @@
+"""Streams through faults of a production deployment: dropped load-balancer connections, dead replicas.
+
+The ticker graph names, in every tick, the replica executing the run and the run's attempt, so a test
+knows which replica to kill; the balancer's record names the replica that holds each stream connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from helpers import FLAVOURS, drive, settle
+from support.distributed import Cluster
+from support.fault_proxy import JOIN_STREAM, RUN_STREAM, FaultPlan
+
+from lmsystems._types import StreamPart
+
+pytestmark = pytest.mark.timeout(240)
+
+STREAMS = f"(?:{RUN_STREAM})|(?:{JOIN_STREAM})"
+MODES = ["custom", "updates"]
+
+
+def ticks(parts: list[StreamPart]) -> list[tuple[int, int]]:
+    """(attempt, tick) of every tick delivered."""
+    return [(part.data["attempt"], part.data["tick"]) for part in parts if part.event == "custom"]
+
+
+def assert_ids_increase(parts: list[StreamPart]) -> None:
+    ids = [part.id for part in parts]
+    assert None not in ids
+    orders = [tuple(int(n) for n in str(i).split("-")) for i in ids]
+    assert orders == sorted(set(orders)), "event ids repeat or go backwards"
+
+
+def holder_of_stream(plan: FaultPlan) -> str | None:
+    """The replica holding the open stream connection (the latest stream response still going)."""
+    going = [r for r in plan.requests if r.stream and r.ended is None]
+    return going[-1].upstream if going else None
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_sigkill_of_the_replica_holding_the_stream_loses_and_repeats_nothing(
+    live_cluster: Cluster, plan: FaultPlan, flavour: str
+) -> None:
+    count = 25
+    killed: dict[str, Any] = {}
+    both = list(live_cluster.balancer.upstreams)
+
+    async def scenario(client: Any) -> tuple[list[StreamPart], int]:
+        thread = await settle(client.create_thread())
+        run = await settle(
+            client.runs.create(
+                thread, {"count": count, "seconds": 0.1}, stream_mode=MODES, stream_resumable=True
+            )
+        )
+        parts: list[StreamPart] = []
+        stream = client.runs.join_stream(thread, run["run_id"], stream_mode=MODES)
+        async for part in _iterate(stream):
+            parts.append(part)
+            if part.event != "custom" or killed:
+                continue
+            # The replica holding the stream must not be the one executing the run: if the balancer
+            # sent the stream there, move it (only the other replica is balanced to while it moves).
+            executor, holder = part.data["replica"], holder_of_stream(plan)
+            if holder == executor:
+                live_cluster.balancer.use_upstreams([u for u in both if u != executor])
+                live_cluster.balancer.drop_connections()
+            elif part.data["tick"] >= 5:
+                live_cluster.balancer.use_upstreams(both)
+                killed.update(holder=holder, executor=executor, tick=part.data["tick"])
+                live_cluster.replica_at(holder).kill()
+        return parts, stream.reconnects
+
+    try:
+        parts, reconnects = drive(flavour, live_cluster, scenario, graph="ticker")
+    finally:
+        live_cluster.balancer.use_upstreams(both)
+    assert killed and killed["holder"] != killed["executor"], killed
+    assert not live_cluster.replica_at(killed["holder"]).alive()
+    assert reconnects >= 1
+    assert ticks(parts) == [(1, index) for index in range(count)]
+    assert parts[-1].data == {"tick": {"ticks": count}}
+    assert_ids_increase(parts)
+
+
+async def _iterate(stream: Any) -> Any:
+    if hasattr(stream, "__aiter__"):
+        async for part in stream:
+            yield part
+    else:
+        for part in stream:
+            yield part
