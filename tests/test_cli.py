@@ -29,6 +29,7 @@ from support.agent_server import (
     RunningAgentServer,
     find_free_port,
 )
+from support.devloop import copy_test_project
 from support.marketplace import MarketplaceFixture
 
 CHAT_INPUT = json.dumps({"messages": [{"role": "user", "content": "hi there"}]})
@@ -387,7 +388,7 @@ def dev_process(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
         *LMSYSTEMS,
         "dev",
         "--config",
-        str(TEST_AGENT_SERVER_DIR / "langgraph.json"),
+        str(copy_test_project(tmp_path) / "langgraph.json"),
         "--deployment-key-env",
         DEPLOYMENT_KEY_ENV_VAR,
         "--graph-name",
@@ -460,17 +461,18 @@ def test_dev_serves_the_config_behind_a_marketplace_and_stops_on_sigterm(
 
 
 def test_dev_refuses_a_missing_config_and_bad_names(tmp_path: Path) -> None:
+    project = copy_test_project(tmp_path)  # lmsystems dev keeps its key beside the config
     missing = cli("dev", "--config", str(tmp_path / "langgraph.json"), env=clean_env())
     assert missing.code == 2, missing
     assert f"no such config file: {tmp_path / 'langgraph.json'}" in missing.stderr
-    bad_name = cli("dev", "--config", str(TEST_AGENT_SERVER_DIR), "--graph-name", "oops", env=clean_env())
+    bad_name = cli("dev", "--config", str(project), "--graph-name", "oops", env=clean_env())
     assert bad_name.code == 2 and "NAME=GRAPH_ID" in bad_name.stderr, bad_name
-    unknown = cli("dev", "--config", str(TEST_AGENT_SERVER_DIR), "--graph-name", "x=nope", env=clean_env())
+    unknown = cli("dev", "--config", str(project), "--graph-name", "x=nope", env=clean_env())
     assert unknown.code == 2 and "'nope', which the config does not serve" in unknown.stderr, unknown
     no_dir = cli(
         "dev",
         "--config",
-        str(TEST_AGENT_SERVER_DIR),
+        str(project),
         "--ready-file",
         str(tmp_path / "no" / "r"),
         env=clean_env(),
@@ -478,12 +480,12 @@ def test_dev_refuses_a_missing_config_and_bad_names(tmp_path: Path) -> None:
     assert no_dir.code == 2 and "--ready-file: no such directory" in no_dir.stderr, no_dir
     busy_port = find_free_port()
     with socket.create_server(("127.0.0.1", busy_port)):
-        busy = cli("dev", "--config", str(TEST_AGENT_SERVER_DIR), "--port", str(busy_port), env=clean_env())
+        busy = cli("dev", "--config", str(project), "--port", str(busy_port), env=clean_env())
         assert busy.code == 2 and f"port {busy_port} is not free on 127.0.0.1" in busy.stderr, busy
         taken = cli(
             "dev",
             "--config",
-            str(TEST_AGENT_SERVER_DIR),
+            str(project),
             "--marketplace-port",
             str(busy_port),
             env=clean_env(),

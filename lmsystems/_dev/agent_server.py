@@ -192,6 +192,17 @@ def _signal_group(pid: int, sig: signal.Signals) -> None:
         os.killpg(pid, sig)
 
 
+def _wait_group_gone(pgid: int, timeout: float) -> None:
+    """Wait (bounded) until no process of the group is left, so the port and the files are free."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except (ProcessLookupError, PermissionError):
+            return
+        time.sleep(0.05)
+
+
 @dataclass
 class RunningAgentServer:
     """A started `langgraph dev` process. Use as a context manager or call `stop()`."""
@@ -231,8 +242,9 @@ class RunningAgentServer:
                 except subprocess.TimeoutExpired:
                     _signal_group(self.process.pid, signal.SIGKILL)
                     self.process.wait(timeout=grace)
-            # Anything the server spawned in its group that outlived it.
+            # Anything the server spawned in its group that outlived it (the reloader's worker).
             _signal_group(self.process.pid, signal.SIGKILL)
+            _wait_group_gone(self.process.pid, grace)
             return self.process.returncode
         finally:
             atexit.unregister(self.stop)
@@ -269,6 +281,7 @@ def start_agent_server(
     server_log_level: str = "WARNING",
     n_jobs_per_worker: int = 10,
     die_with_parent: bool = True,
+    reload: bool = False,
 ) -> RunningAgentServer:
     """Start `langgraph dev` for `config` (a langgraph.json, or a directory holding one); wait for `/ok`.
 
@@ -278,6 +291,8 @@ def start_agent_server(
     would serialise runs of different threads). With `die_with_parent` (Linux only) the kernel terminates
     the server when the *thread* that called this function exits, so call it from a thread that outlives
     the server (the main thread). The server is also stopped at interpreter exit if the caller forgot to.
+    With `reload`, the server restarts its worker when a `.py` file of the config's folder changes (the
+    server's state, kept in its private folder, survives the restart).
     Raises AgentServerError with the tail of the server log when the process exits early or does not
     answer within `startup_timeout` seconds; InputError for a missing or unreadable config.
     """
@@ -302,6 +317,7 @@ def start_agent_server(
                 server_log_level=server_log_level,
                 n_jobs_per_worker=n_jobs_per_worker,
                 die_with_parent=die_with_parent,
+                reload=reload,
             )
         except _PortTaken:
             if attempt == attempts - 1:
@@ -322,6 +338,7 @@ def _start_once(
     server_log_level: str,
     n_jobs_per_worker: int,
     die_with_parent: bool,
+    reload: bool,
 ) -> RunningAgentServer:
     url = f"http://127.0.0.1:{port}"
     run_dir = Path(tempfile.mkdtemp(prefix="lmsystems-agent-server-"))
@@ -342,11 +359,15 @@ def _start_once(
 
     try:
         config_path = _materialise_config(config_file, run_dir)
+        if reload:
+            # The reloader watches the working directory (recursively, through symlinks); the working
+            # directory is private (see above), so the project is linked into it.
+            (run_dir / "project").symlink_to(config_file.parent, target_is_directory=True)
         argv = [
             *command,
             "dev",
             "--no-browser",
-            "--no-reload",
+            *([] if reload else ["--no-reload"]),
             "--host",
             "127.0.0.1",
             "--port",

@@ -98,11 +98,16 @@ def start_dev_stack(
     deployment_key_env: str = DEPLOYMENT_KEY_ENV,
     log_path: Path | None = None,
     startup_timeout: float = 90.0,
+    user_key: str | None = None,
+    reload: bool = False,
+    server_log_level: str = "WARNING",
 ) -> DevStack:
     """Start the Agent Server for `config` (a langgraph.json or its directory), then the marketplace.
 
     `names` lists more marketplace names (name -> graph id) besides the graph ids themselves. The
-    deployment key reaches the server in `deployment_key_env`. Raises InputError for a bad config or
+    deployment key reaches the server in `deployment_key_env`. `user_key` is the marketplace's API key
+    (default: a new random one); `reload` restarts the server's worker when a graph's code changes;
+    `server_log_level="INFO"` logs every request in the server's log. Raises InputError for a bad config or
     name, MissingExtraError without the `dev` extra, AgentServerError when the server does not start.
     """
     config_file = Path(config)
@@ -111,7 +116,8 @@ def start_dev_stack(
     config_file = config_file.resolve()
     if port is not None:
         _check_port_free(port, option="port")
-    user_key = f"lms_dev_{secrets.token_hex(16)}"
+    if user_key is None:
+        user_key = f"lms_dev_{secrets.token_hex(16)}"
     table = dev_table(user_key, graph_ids(config_file), names=names)
     deployment_key = f"lms_dev_deployment_{secrets.token_hex(16)}"
     # The marketplace first: it starts at once, so a taken --marketplace-port fails before the slow part.
@@ -125,6 +131,8 @@ def start_dev_stack(
             port=port,
             log_path=log_path,
             startup_timeout=startup_timeout,
+            reload=reload,
+            server_log_level=server_log_level,
         )
     except BaseException:
         marketplace.stop()

@@ -5,18 +5,25 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import FrameType
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .._dev.agent_server import AgentServerError
+from .._dev.agent_server import AgentServerError, read_config
+from .._dev.requestlog import LogFollower, parse_request
+from .._dev.state import STATE_DIR, new_user_key, open_state, valid_key
 from .._exceptions import InputError
 from ._exit import EXIT_CODES_HELP
 from ._output import Output
+
+if TYPE_CHECKING:
+    from .._dev.stack import DevStack
 
 DEFAULT_DEPLOYMENT_KEY_ENV = "LMSYSTEMS_DEPLOYMENT_KEY"
 
@@ -25,11 +32,14 @@ DEV_HELP = "\n\n".join(
         "Run your graphs locally, behind a local marketplace, until Ctrl-C or SIGTERM.",
         "Starts a real Agent Server (`langgraph dev`, in-memory) for --config on a free port, and a "
         "marketplace emulator in which every graph id of the config (and each --graph-name) is a purchased "
-        "graph. Prints on stdout the LMSYSTEMS_BASE_URL=... and LMSYSTEMS_API_KEY=... lines to use (the key "
-        "is new each session): with them, the code you run in production runs locally unchanged. Everything "
-        "else goes to stderr.",
+        "graph. Prints on stdout the LMSYSTEMS_BASE_URL=... and LMSYSTEMS_API_KEY=... lines to use: with "
+        "them, the code you run in production runs locally unchanged. The key and the marketplace's port "
+        f"are kept in {STATE_DIR}/ beside the config, so they stay the same after a restart. Everything "
+        "else goes to stderr: a line per request, and the Agent Server's log is kept in "
+        f"{STATE_DIR}/agent-server.log. Graphs reload when their code changes (--no-reload: they do not).",
         "The Agent Server gets a deployment key of its own in the variable --deployment-key-env, for a "
-        "custom auth handler of your graphs to check. Needs the `dev` extra: pip install 'lmsystems[dev]'.",
+        "custom auth handler of your graphs to check. Needs the `dev` extra: "
+        "pip install 'lmsystems\\[dev]'.",
         EXIT_CODES_HELP,
     ]
 )
@@ -95,19 +105,51 @@ def dev_command(
         Path | None,
         typer.Option(
             "--log-file",
-            help="Keep the Agent Server's log here (default: a temporary file).",
+            help=f"Keep the Agent Server's log here (default: {STATE_DIR}/agent-server.log beside the "
+            "config, else a temporary file).",
             show_default=False,
         ),
     ] = None,
+    key: Annotated[
+        str | None,
+        typer.Option(
+            "--key",
+            metavar="KEY",
+            help=f"The local marketplace's API key (default: the one kept in {STATE_DIR}/dev.json, else "
+            "a new one, then kept).",
+            show_default=False,
+        ),
+    ] = None,
+    reload: Annotated[
+        bool,
+        typer.Option(
+            "--reload/--no-reload",
+            help="Restart the Agent Server's worker when a .py file beside the config changes.",
+        ),
+    ] = True,
 ) -> None:
     names = _parse_names(graph_name or [])
     if ready_file is not None and not ready_file.parent.is_dir():
         raise InputError(f"--ready-file: no such directory: {ready_file.parent}")
+    if key is not None and not valid_key(key):
+        raise InputError("--key: use 8 to 200 letters, digits, '_', '.' or '-'")
+    config_file = config / "langgraph.json" if config.is_dir() else config
+    auth = read_config(config_file).get("auth")  # InputError for a missing or broken config
     from .._dev.stack import start_dev_stack  # imports starlette and uvicorn (MissingExtraError without them)
 
     out = Output()
-    temporary_log = log_file is None
-    log_path = log_file or Path(tempfile.mkstemp(prefix="lmsystems-dev-", suffix=".log")[1])
+    state = open_state(config_file.resolve().parent)
+    kept_key, kept_port = state.load() if state is not None else (None, None)
+    if marketplace_port is None and kept_port is not None and _port_free(kept_port):
+        marketplace_port = kept_port
+    temporary_log = log_file is None and state is None
+    if log_file is not None:
+        log_path = log_file
+    elif state is not None:
+        log_path = state.log_path
+        log_path.write_bytes(b"")  # the log of this session only
+    else:
+        log_path = Path(tempfile.mkstemp(prefix="lmsystems-dev-", suffix=".log")[1])
     wrote_ready_file = False
     with _stop_on_signals():
         try:
@@ -119,14 +161,24 @@ def dev_command(
                 names=names,
                 deployment_key_env=deployment_key_env,
                 log_path=log_path,
+                user_key=key or kept_key or new_user_key(),
+                reload=reload,
+                server_log_level="INFO",
             )
             try:
                 server = stack.agent_server
+                if state is not None:
+                    with contextlib.suppress(OSError):
+                        state.save(stack.user_key, stack.marketplace.port)
                 out.note("the local stack is ready", style="bold green")
                 out.note(f"  Agent Server  {server.url}  (pid {server.pid}; log: {log_path})", style="")
                 out.note(f"  marketplace   {stack.base_url}", style="")
                 out.note(f"  graphs        {', '.join(stack.graph_names)}", style="")
-                out.note("point the SDK and the CLI at it with (the key is new each session):")
+                out.note(
+                    f"  reload        {'on: graphs reload when their code changes' if reload else 'off'}"
+                )
+                kept = f"kept in {state.directory}, the same after a restart" if state else "new each session"
+                out.note(f"point the SDK and the CLI at it with (the key is {kept}):")
                 for name, value in stack.env().items():
                     typer.echo(f"{name}={value}")
                 if ready_file is not None:
@@ -137,8 +189,8 @@ def dev_command(
                             f"--ready-file: cannot write {ready_file}: {error.strerror}"
                         ) from None
                     wrote_ready_file = True
-                out.note("press Ctrl-C to stop")
-                code = server.process.wait()
+                out.note("press Ctrl-C to stop; requests:")
+                code = _follow(stack, out, log_path, custom_auth=auth is not None, key_env=deployment_key_env)
                 raise AgentServerError(
                     f"the Agent Server exited on its own (code {code}).\n"
                     f"Last lines of {log_path}:\n{server.log_tail()}"
@@ -149,9 +201,50 @@ def dev_command(
             out.note("stopped the local stack")
             if temporary_log:
                 log_path.unlink(missing_ok=True)
+            else:
+                out.note(f"the Agent Server's log: {log_path}")
         finally:
             if wrote_ready_file and ready_file is not None:
                 ready_file.unlink(missing_ok=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _follow(stack: DevStack, out: Output, log_path: Path, *, custom_auth: bool, key_env: str) -> int:
+    """Show a line per request (the marketplace's, the Agent Server's) until the server exits; its code."""
+    follower = LogFollower(log_path)
+    seen_info = 0
+    hinted = False
+    while True:
+        code = stack.agent_server.process.poll()
+        info_requests = stack.marketplace.app.state.graph_info_requests
+        for request in info_requests[seen_info:]:
+            style = "dim" if request.status_code < 400 else "yellow"
+            out.note(f"  marketplace  resolve {request.graph_name!r} {request.status_code}", style=style)
+        seen_info = len(info_requests)
+        for line in follower.new_lines():
+            request = parse_request(line)
+            if request is None:
+                continue
+            out.note(f"  {request}", style="dim" if request.status < 400 else "yellow")
+            if request.status in (401, 403) and custom_auth and not hinted:
+                hinted = True
+                out.note(
+                    f"  the auth handler of your graphs (auth in langgraph.json) refused the dev key: "
+                    f"lmsystems dev passes its key to the Agent Server in ${key_env} "
+                    "(--deployment-key-env VAR names another variable); the SDK sends it as x-api-key",
+                    style="yellow",
+                )
+        if code is not None:
+            return code
+        time.sleep(0.2)
 
 
 def _parse_names(values: list[str]) -> dict[str, str]:
