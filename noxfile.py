@@ -77,9 +77,13 @@ def typecheck(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def contract(session: nox.Session) -> None:
-    """Prove openapi/agent-server.yaml matches a live Agent Server (started here on a free port)."""
+    """Prove openapi/agent-server.yaml matches a live Agent Server (started here on a free port).
+
+    Then (notified) the same against the production-shaped server: langgraph-api 0.11.1 on Postgres.
+    """
     session.install("-e", ".[test]")
     session.run("python", "scripts/contract.py", *session.posargs)
+    session.notify("contract_production", posargs=[])
 
 
 # The production-shaped test bed: the MIT Postgres + Redis runtime runs stock langgraph-api 0.11.1, which
@@ -123,12 +127,20 @@ def distributed(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def contract_production(session: nox.Session) -> None:
+    """Prove openapi/agent-server.yaml against langgraph-api 0.11.1 on Postgres and Redis; print the drift."""
+    _debian_packages(session, DISTRIBUTED_DEBIAN)
+    session.install(*DISTRIBUTED_PINS, "jsonschema>=4.23", "pyyaml>=6", "-e", ".")
+    session.run("python", "scripts/contract.py", "--production", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """The whole suite against the real Agent Server, then contract, drift gate, lint, typecheck and docs."""
     session.install("-e", ".[test]")
     session.run("pytest", *session.posargs)
     session.notify("contract")
-    session.notify("distributed")
+    session.notify("distributed", posargs=[])
     session.notify("check_generated")
     session.notify("lint")
     session.notify("typecheck")

@@ -48,6 +48,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         metavar="PATH",
         help="another server path to leave out of (c)",
     )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="check the production-shaped test bed instead (two langgraph-api 0.11.1 replicas on Postgres "
+        "and Redis behind a load balancer; needs langgraph-runtime-pg: nox -s contract_production), "
+        "and print what its API has that differs from the spec",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="also list every exercised operation")
     return parser.parse_args(argv)
 
@@ -102,6 +109,27 @@ def check(args: argparse.Namespace, url: str, headers: dict[str, str]) -> bool:
     return not failures
 
 
+def check_production(args: argparse.Namespace) -> int:
+    """The contract against the production-shaped test bed, then its drift report."""
+    sys.path.insert(0, str(cl.REPO_ROOT / "tests"))
+    import spec_drift
+    from support.distributed import start_cluster
+
+    print(
+        "Starting the production-shaped test bed (Postgres, Redis, two replicas, a balancer) ...", flush=True
+    )
+    key = secrets.token_urlsafe(24)
+    config_dir = cl.REPO_ROOT / "tests" / "distributed" / "agent_server"
+    with start_cluster(config_dir, deployment_key=key) as cluster:
+        headers = cl.auth_headers(key)
+        holds = check(args, cluster.url, headers)
+        live = cl.Spec.fetch(cluster.url, headers)
+        findings = cl.compare_specs(cl.Spec.load(args.spec), live, (*cl.DEFAULT_IGNORED_PATHS, *args.ignore))
+        print(f"\nDrift: {args.spec} vs langgraph-api {cl.server_version(cluster.url, headers)}\n")
+        print(spec_drift.render(findings))
+    return 0 if holds else 1
+
+
 def _describe_case(case: cl.GraphCase) -> str:
     traits = [t for t, on in (("interrupt", case.resume is not None), ("fails", case.fails)) if on]
     return case.graph_id + (f" ({', '.join(traits)})" if traits else "")
@@ -112,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.server:
         return 0 if check(args, args.server, cl.auth_headers(args.api_key)) else 1
     sys.path.insert(0, str(cl.REPO_ROOT))
+    if args.production:
+        return check_production(args)
     from tests.support.agent_server import TEST_AGENT_SERVER_DIR, start_agent_server
 
     print("Starting the test bed's Agent Server (tests/agent_server) ...", flush=True)
