@@ -1,4 +1,4 @@
-"""Turn an HTTP answer into one of our exceptions: a pure function of the answer, shared by sync and async."""
+"""Turn an HTTP answer, or an httpx failure, into one of our exceptions: pure, shared by sync and async."""
 
 from __future__ import annotations
 
@@ -7,9 +7,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import httpx
+
 from ._exceptions import (
+    APIConnectionError,
+    APIError,
     APIKeyError,
     APIStatusError,
+    APITimeoutError,
     AuthenticationError,
     ConflictError,
     GraphNotFoundError,
@@ -21,6 +26,7 @@ from ._exceptions import (
     RateLimitError,
 )
 from ._json import loads
+from ._logging import redact
 
 MAX_DETAIL = 300
 
@@ -119,6 +125,15 @@ def error_from_response(
     else:
         kind = APIStatusError
     return kind(message, status_code=status_code, request_id=request_id, body=body)
+
+
+def transport_error(error: httpx.HTTPError, where: str) -> APIError:
+    """Our exception for an httpx failure `where` ("during GET /x to ..."): httpx's own never leaks."""
+    if isinstance(error, httpx.TimeoutException):
+        return APITimeoutError(f"timed out ({type(error).__name__}) {where}")
+    if isinstance(error, httpx.TransportError):
+        return APIConnectionError(f"connection failed ({type(error).__name__}: {redact(error)}) {where}")
+    return APIError(f"request failed ({type(error).__name__}: {redact(error)}) {where}")
 
 
 def _marketplace_code(body: Any) -> str | None:

@@ -53,8 +53,16 @@ def describe_run(run_id: str | None, thread_id: str | None) -> str:
     return f"stateless run {run_id}" if run_id else "a stateless run"
 
 
-def run_error(value: Any, *, run_id: str | None, thread_id: str | None, body: Any = None) -> RunError:
-    """The RunError for an `error` event's data (`{"error": type, "message": text}` or anything else).
+def run_error(
+    value: Any,
+    *,
+    run_id: str | None = None,
+    thread_id: str | None = None,
+    body: Any = None,
+    subject: str | None = None,
+) -> RunError:
+    """The RunError for an `error` event's data (`{"error": type, "message": text}` or anything else);
+    the one builder of RunError. `subject` names what failed (default: the run, from its ids).
 
     The exception's message is capped (see MAX_MESSAGE); the server's message stays whole on
     `error_message`, its data (or `body`, when given) on `body`.
@@ -65,7 +73,7 @@ def run_error(value: Any, *, run_id: str | None, thread_id: str | None, body: An
     else:
         error_type, message = "Error", str(value)
     return RunError(
-        f"{describe_run(run_id, thread_id)} failed: {error_type[:200]}: {message}",
+        f"{subject or describe_run(run_id, thread_id)} failed: {error_type[:200]}: {message}",
         error_type=error_type,
         error_message=message,
         run_id=run_id,

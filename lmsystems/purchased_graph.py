@@ -24,8 +24,9 @@ from typing import Any, Self
 import httpx
 
 from . import _validation as check
-from ._errors import error_from_response
-from ._exceptions import APIConnectionError, APIError, APITimeoutError, InputError, LmsystemsError, RunError
+from ._errors import error_from_response, transport_error
+from ._exceptions import InputError, LmsystemsError
+from ._interrupts import run_error
 from ._logging import configure_from_env
 from ._settings import DEFAULT_MAX_RETRIES, ClientSettings
 from ._sync_client import SyncLmsystemsClient
@@ -438,11 +439,9 @@ class _our_errors:
 def _translate(error: BaseException, graph_name: str) -> LmsystemsError | None:
     if isinstance(error, RemoteException):
         data = error.args[0] if error.args else None
-        kind = data.get("error") if isinstance(data, Mapping) else None
-        message = data.get("message") if isinstance(data, Mapping) else data
-        return RunError(
-            f"the purchased graph {graph_name!r} failed: {kind or 'error'}: {message}",
-            error_type=kind if isinstance(kind, str) else None,
+        return run_error(
+            data,
+            subject=f"the purchased graph {graph_name!r}",
         )
     if isinstance(error, httpx.HTTPStatusError) and getattr(error, "response", None) is not None:
         response = error.response
@@ -459,16 +458,6 @@ def _translate(error: BaseException, graph_name: str) -> LmsystemsError | None:
             headers=response.headers,
             content=content,
         )
-    if isinstance(error, httpx.TimeoutException):
-        return APITimeoutError(
-            f"timed out ({type(error).__name__}) running the purchased graph {graph_name!r}"
-        )
-    if isinstance(error, httpx.TransportError):
-        return APIConnectionError(
-            f"connection failed ({type(error).__name__}: {error}) running the purchased graph {graph_name!r}"
-        )
     if isinstance(error, httpx.HTTPError):
-        return APIError(
-            f"request failed ({type(error).__name__}: {error}) running the purchased graph {graph_name!r}"
-        )
+        return transport_error(error, f"running the purchased graph {graph_name!r}")
     return None

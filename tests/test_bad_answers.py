@@ -55,9 +55,9 @@ from lmsystems import (
     SyncLmsystemsClient,
     ThreadBusyError,
 )
-from lmsystems._async._http import MAX_REDIRECTS
 from lmsystems._async._stream import AsyncRunStream
 from lmsystems._sync._stream import SyncRunStream
+from lmsystems._transport import MAX_REDIRECTS
 
 ASSISTANT = "asst"
 GRAPH = "chat-graph"

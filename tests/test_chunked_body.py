@@ -149,8 +149,8 @@ def test_streams_of_the_real_server_are_read_below_httpx(
 ) -> None:
     """With the installed httpx and httpcore, the SDK's streams take the direct path (an httpx upgrade
     that changes the layout makes this fail, rather than silently fall back)."""
-    import lmsystems._async._http as async_http
-    import lmsystems._sync._http as sync_http
+    import lmsystems._async._events as async_events
+    import lmsystems._sync._events as sync_events
     from lmsystems import SyncLmsystemsClient
     from lmsystems._body import take_over
 
@@ -161,8 +161,8 @@ def test_streams_of_the_real_server_are_read_below_httpx(
         taken.append(raw is not None)
         return raw
 
-    monkeypatch.setattr(sync_http, "take_over", spy)
-    monkeypatch.setattr(async_http, "take_over", spy)
+    monkeypatch.setattr(sync_events, "take_over", spy)
+    monkeypatch.setattr(async_events, "take_over", spy)
     with SyncLmsystemsClient(
         "custom_events", deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
     ) as client:

@@ -10,30 +10,17 @@ from typing import TYPE_CHECKING, Any, cast
 from .. import _validation as check
 from .._answers import field_of, list_answer
 from .._exceptions import InputError, ThreadBusyError
-from .._interrupts import run_error
 from .._operation import operation
 from .._payloads import NOT_GIVEN, RunOptions
-from .._requests import Endpoint, RequestSpec, build
+from .._requests import RequestSpec, build
+from .._run_results import run_location, run_output
+from .._stream_parts import StreamProgress
 from ._core import SyncCore
-from ._stream import SyncRunState, SyncRunStream
+from ._strategies import SyncRunStrategy
+from ._stream import SyncRunStream
 
 if TYPE_CHECKING:
     from .._types import Run, Thread
-
-
-def run_location(location: str | None) -> tuple[str | None, str | None]:
-    """(thread id, run id) from a `/threads/<thread>/runs/<run>[/...]` location header."""
-    parts = (location or "").split("/")
-    if len(parts) >= 5 and parts[1] == "threads" and parts[3] == "runs":
-        return parts[2] or None, parts[4] or None
-    return None, None
-
-
-def run_output(value: Any, *, run_id: str | None, thread_id: str | None) -> Any:
-    """The final values of a run; a failed run (`{"__error__": ...}`) raises RunError."""
-    if isinstance(value, dict) and isinstance(value.get("__error__"), dict):
-        raise run_error(value["__error__"], run_id=run_id, thread_id=thread_id, body=value)
-    return value
 
 
 class SyncRuns:
@@ -77,39 +64,37 @@ class SyncRuns:
         )
         core = self._core
 
-        def opener(stream: SyncRunState) -> tuple[Endpoint, RequestSpec]:
+        def opener(stream: SyncRunStrategy) -> RequestSpec:
             deployment = core.deployment()
-            endpoint = core.endpoint()
             if thread_id is None:
                 body = run.body(deployment, stateless=True, streaming=True)
-                spec = build(
+                return build(
                     "stateless_runs.stream_stateless_run", body_model="StatelessRunStreamCreate", body=body
                 )
-                return endpoint, spec
             if not is_background:
                 body = run.body(deployment, stateless=False, streaming=True)
-                return endpoint, build("runs.stream_run", thread_id, body_model="RunStreamCreate", body=body)
+                return build("runs.stream_run", thread_id, body_model="RunStreamCreate", body=body)
             body = run.body(deployment, stateless=False, streaming=False)
             create = build("runs.create_run", thread_id, body_model="RunCreate", body=body)
             created = core.request(create, conflict=ThreadBusyError)
-            stream.run_id = str(field_of(created, "run_id", call=create))
-            core.track_run(stream.run_id)
-            return endpoint, stream.resume_spec()
+            stream.progress.run_id = str(field_of(created, "run_id", call=create))
+            core.track_run(stream.progress.run_id)
+            return stream.resume_spec()
 
-        def on_started(stream: SyncRunState) -> None:
+        def on_started(progress: StreamProgress) -> None:
             if not is_background:
-                core.track_run(stream.run_id)
+                core.track_run(progress.run_id)
 
-        return SyncRunStream(
-            core.http,
+        progress = StreamProgress(thread_id=thread_id, limits=limits, resumable=bool(run.stream_resumable))
+        strategy = SyncRunStrategy(
+            progress,
+            self,
             opener,
-            thread_id=thread_id,
-            conflict=ThreadBusyError,
-            on_started=on_started,
-            resumable=bool(run.stream_resumable),
             stream_modes=run.stream_mode,
-            limits=limits,
+            on_started=on_started,
+            conflict=ThreadBusyError,
         )
+        return SyncRunStream(core, strategy)
 
     @operation("create_run", "create_stateless_run")
     def create(self, thread: Thread | str | None = None, input: Any = NOT_GIVEN, **options: Any) -> Run:
@@ -271,20 +256,14 @@ class SyncRuns:
         modes = check.stream_modes(stream_mode) if stream_mode is not None else None
         core = self._core
 
-        def opener(stream: SyncRunState) -> tuple[Endpoint, RequestSpec]:
-            stream.run_id = run_id
-            spec = stream.resume_spec(cancel_on_disconnect=cancel_on_disconnect or None)
-            return core.endpoint(), spec
+        def opener(stream: SyncRunStrategy) -> RequestSpec:
+            return stream.resume_spec(cancel_on_disconnect=cancel_on_disconnect or None)
 
-        return SyncRunStream(
-            core.http,
-            opener,
-            thread_id=thread_id,
-            resumable=True,
-            stream_modes=modes,
-            limits=core.settings.stream_limits,
-            start_after=last_event_id,
+        progress = StreamProgress(
+            thread_id=thread_id, limits=core.settings.stream_limits, resumable=True, start_after=last_event_id
         )
+        progress.run_id = run_id
+        return SyncRunStream(core, SyncRunStrategy(progress, self, opener, stream_modes=modes))
 
     @operation("delete_run")
     def delete(self, thread: Thread | str, run_id: str) -> None:

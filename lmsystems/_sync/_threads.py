@@ -11,10 +11,13 @@ from .._answers import field_of, object_answer
 from .._exceptions import APIResponseError
 from .._interrupts import interrupts_in_state
 from .._operation import operation
-from .._requests import Endpoint, RequestSpec, build
+from .._requests import RequestSpec, build
+from .._stream_parts import StreamProgress
 from .._types import StateUpdateResult, ThreadStatus
 from ._core import SyncCore
-from ._stream import SyncRunState, SyncRunStream
+from ._runs import SyncRuns
+from ._strategies import SyncThreadStrategy
+from ._stream import SyncRunStream
 
 if TYPE_CHECKING:
     from .._types import Interrupt, Thread, ThreadState
@@ -269,22 +272,17 @@ class SyncThreads:
         (see SyncRunStream); the stream ends only when the server ends it or you leave it.
         """
         thread_id = check.thread_id(thread)
-        last_event_id = check.event_id(last_event_id)
-        modes = ",".join(stream_modes) if stream_modes else None
 
-        def opener(stream: SyncRunState) -> tuple[Endpoint, RequestSpec]:
-            spec = build(
-                "threads.join_thread_stream", thread_id, last_event_id=last_event_id, stream_modes=modes
-            )
-            return self._core.endpoint(), spec
-
-        return SyncRunStream(
-            self._core.http,
-            opener,
+        progress = StreamProgress(
             thread_id=thread_id,
             limits=self._core.settings.stream_limits,
             resumable=True,
-            stream_modes=list(stream_modes) if stream_modes else None,
             start_after=last_event_id,
-            follows_thread=True,
         )
+        strategy = SyncThreadStrategy(
+            progress,
+            SyncRuns(self._core),
+            last_event_id=last_event_id,
+            stream_modes=list(stream_modes) if stream_modes else None,
+        )
+        return SyncRunStream(self._core, strategy)

@@ -1,0 +1,63 @@
+"""Read an open event stream's body: the server-sent events, in batches (those one read completed).
+
+The body is read straight from the connection where that is exact (see `lmsystems._body`), else through
+httpx; decoding and the stream's limits are the pure `EventReader`'s.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import httpx
+
+from .._body import READ_SIZE, RawBody, hand_back, raw_read_error, take_over
+from .._event_reader import EventReader
+from .._requests import Endpoint, RequestSpec
+from .._sse import ServerSentEvent
+from .._transport import request_error
+
+
+async def iter_events(
+    response: httpx.Response, reader: EventReader, endpoint: Endpoint, spec: RequestSpec
+) -> AsyncIterator[list[ServerSentEvent]]:
+    """The events of `response` in batches; transport and decoding failures become our exceptions."""
+    monotonic = time.monotonic
+    raw = take_over(response)
+    chunks = read_raw_body(raw) if raw is not None else response.aiter_bytes()
+    try:
+        async for chunk in chunks:
+            events = reader.feed(chunk, monotonic())
+            if events:
+                yield events
+            reader.check()
+    except httpx.HTTPError as error:
+        raise request_error(error, endpoint, spec) from None
+    reader.end()
+
+
+async def read_raw_body(raw: RawBody) -> AsyncIterator[bytes]:
+    """The body of a response taken over from httpx, read from its connection in large reads.
+
+    Failures are raised as the httpx exceptions httpx itself would have raised.
+    """
+    decoder = raw.decoder
+    try:
+        if raw.buffered:
+            body = decoder.feed(raw.buffered)
+            if body:
+                yield body
+        while not decoder.done:
+            data = b"" if raw.closed else await raw.network.read(READ_SIZE, timeout=raw.read_timeout)
+            if not data:
+                decoder.end()
+                return
+            body = decoder.feed(data)
+            if body:
+                yield body
+        hand_back(raw)
+    except Exception as error:
+        mapped = raw_read_error(error)
+        if mapped is None:
+            raise
+        raise mapped from None

@@ -1,0 +1,222 @@
+"""The two ways a stream is repaired: a run's stream, and a thread's stream (run by run).
+
+A strategy says which request opens the stream, what a clean close means, and which request repairs a
+broken connection; the reconnect loop (`_stream_loop.py`) does the reading, the counting and the backoff.
+Both ask the `runs` resource about runs; the request building and planning are in `lmsystems/_stream_plan.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
+
+import httpx
+
+from .._exceptions import ConflictError, LmsystemsError
+from .._requests import RequestSpec
+from .._sse import ServerSentEvent
+from .._stream_parts import END, Step, StreamProgress
+from .._stream_plan import (
+    CLOCK_SLACK_MS,
+    THREAD_REPAIR_RUNS,
+    UNFINISHED_RUN_STATUSES,
+    event_ms,
+    follows_runs,
+    http_date_ms,
+    is_run_end,
+    join_thread,
+    rejoin_run,
+    repair_plan,
+    repair_request,
+    run_status,
+)
+from .._types import StreamPart
+
+if TYPE_CHECKING:
+    from ._runs import AsyncRuns
+
+logger = logging.getLogger("lmsystems")
+
+
+async def _status_of(runs: AsyncRuns, thread_id: str, run_id: str) -> str | None:
+    """After a clean close: the run's status, or None when it could not be read."""
+    try:
+        return run_status(await runs.get(thread_id, run_id))
+    except LmsystemsError as error:
+        logger.info("could not check run %s after its stream closed: %s", run_id, error)
+        return None
+
+
+def _closed_reason(status: str | None) -> str:
+    return (
+        "the stream closed while the run was still going"
+        if status is not None
+        else "the stream closed and the run's status could not be read"
+    )
+
+
+class AsyncRunStrategy:
+    """A run's stream: repaired by rejoining the run's own stream after the last event delivered.
+
+    A clean close ends it only when the run is over: a proxy may close early, and the run may end between
+    the close and our look at it, so a finished run is read once more from the last event delivered.
+    """
+
+    #: Whether an event is to be skipped (None: none is).
+    skip: Callable[[ServerSentEvent], bool] | None = None
+
+    def __init__(
+        self,
+        progress: StreamProgress,
+        runs: AsyncRuns,
+        opener: Callable[[AsyncRunStrategy], Awaitable[RequestSpec]],
+        *,
+        stream_modes: Sequence[str] | None = None,
+        on_started: Callable[[StreamProgress], Awaitable[None]] | None = None,
+        conflict: type[LmsystemsError] = ConflictError,
+    ) -> None:
+        self.progress = progress
+        self.conflict = conflict
+        self._runs = runs
+        self._opener = opener
+        self._on_started = on_started
+        self._stream_modes = stream_modes
+        self._final_replay = False  # this connection re-reads a run known to be over: its close is the end
+
+    @property
+    def name(self) -> str:
+        return f"run {self.progress.run_id}"
+
+    @property
+    def can_resume(self) -> bool:
+        """Whether a broken connection can be repaired (a resumable run on a thread, its id known)."""
+        progress = self.progress
+        return progress.tracker is not None and progress.thread_id is not None and progress.run_id is not None
+
+    def resume_spec(self, *, cancel_on_disconnect: bool | None = None) -> RequestSpec:
+        """The request that (re)joins this run's stream after the last event delivered (all, if none)."""
+        progress = self.progress
+        assert progress.thread_id is not None and progress.run_id is not None and progress.tracker is not None
+        return rejoin_run(
+            progress.thread_id,
+            progress.run_id,
+            progress.tracker,
+            self._stream_modes,
+            cancel_on_disconnect=cancel_on_disconnect,
+        )
+
+    async def open(self) -> RequestSpec:
+        return await self._opener(self)
+
+    async def started(self, headers: httpx.Headers) -> None:
+        if self._on_started is not None:
+            await self._on_started(self.progress)
+
+    async def after_close(self) -> Step:
+        progress = self.progress
+        if not self.can_resume or self._final_replay:
+            return END
+        assert progress.thread_id is not None and progress.run_id is not None
+        status = await _status_of(self._runs, progress.thread_id, progress.run_id)
+        if status is not None and status not in UNFINISHED_RUN_STATUSES:
+            self._final_replay = True
+            return Step(self.resume_spec())
+        return Step(reason=_closed_reason(status))
+
+    async def after_failure(self) -> RequestSpec:
+        return self.resume_spec()
+
+
+class AsyncThreadStrategy:
+    """A thread's stream (every run of the thread): repaired run by run, then the thread's own stream.
+
+    The runs that may have produced events since the last one delivered are rejoined on their own streams
+    (which subscribe before they replay), oldest first; a run's own stream sends no end notice, so the
+    repair announces each run's end itself and skips the server's, should a later replay send it.
+    """
+
+    def __init__(
+        self,
+        progress: StreamProgress,
+        runs: AsyncRuns,
+        *,
+        last_event_id: str | None = None,
+        stream_modes: Sequence[str] | None = None,
+    ) -> None:
+        assert progress.thread_id is not None and progress.tracker is not None
+        self.progress = progress
+        self.conflict: type[LmsystemsError] = ConflictError
+        self.thread_id = progress.thread_id
+        self.tracker = progress.tracker
+        self._runs = runs
+        self._last_event_id = last_event_id
+        self._stream_modes = stream_modes
+        self._repairs: deque[str | None] = deque()  # the runs still to rejoin (None: then the thread)
+        self._repair_run: str | None = None  # the run whose stream is read now (None: the thread's own)
+        self._joined_at_ms: int | None = None
+        self._ended_runs: set[str] = set()  # runs whose end a repair announced: skip the server's notice
+        self.skip: Callable[[ServerSentEvent], bool] | None = self._announced
+
+    @property
+    def name(self) -> str:
+        return f"thread {self.thread_id}"
+
+    @property
+    def can_resume(self) -> bool:
+        return True
+
+    async def open(self) -> RequestSpec:
+        return join_thread(self.thread_id, self._last_event_id, self._stream_modes)
+
+    async def started(self, headers: httpx.Headers) -> None:
+        """The thread stream follows the thread from when it joined: its Date header (the server's clock)."""
+        joined = http_date_ms(headers.get("date"))
+        if joined is not None:
+            self._joined_at_ms = joined
+            self.tracker.start_after_if_unset(f"{joined - CLOCK_SLACK_MS}-0")
+
+    async def after_close(self) -> Step:
+        run_id = self._repair_run
+        if run_id is None:  # the thread's own stream closed (a repair plan always ends with it)
+            return END
+        status = await _status_of(self._runs, self.thread_id, run_id)
+        if status is not None and status not in UNFINISHED_RUN_STATUSES:  # that run is read: go on
+            notice = self._run_ended(run_id)
+            return Step(self._next(), notice)
+        return Step(reason=_closed_reason(status))
+
+    async def after_failure(self) -> RequestSpec:
+        self._repairs = await self._plan()
+        return self._next()
+
+    def _next(self) -> RequestSpec:
+        self._repair_run = self._repairs.popleft() if self._repairs else None
+        return repair_request(self.thread_id, self._repair_run, self.tracker, self._stream_modes)
+
+    async def _plan(self) -> deque[str | None]:
+        """The runs to rejoin, oldest first, then None; a failure to list them goes straight back to the
+        thread's stream."""
+        if not follows_runs(self._stream_modes):
+            return deque([None])
+        try:
+            runs = await self._runs.list(self.thread_id, limit=THREAD_REPAIR_RUNS)
+        except LmsystemsError as error:
+            logger.warning(
+                "could not list the runs of thread %s to repair its stream: %s", self.thread_id, error
+            )
+            return deque([None])
+        return repair_plan(runs, event_ms(self.tracker.last_event_id) or self._joined_at_ms)
+
+    def _run_ended(self, run_id: str) -> StreamPart:
+        """The thread stream's notice that a run ended, which a run's own stream does not send.
+
+        It carries the id of the run's last event (the server's own notice has the same or a later id).
+        """
+        self._ended_runs.add(run_id)
+        self.progress.events_delivered += 1
+        return StreamPart("metadata", {"status": "run_done", "run_id": run_id}, self.tracker.last_event_id)
+
+    def _announced(self, event: ServerSentEvent) -> bool:
+        return bool(self._ended_runs) and is_run_end(event, self._ended_runs)

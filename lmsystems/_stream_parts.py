@@ -1,0 +1,136 @@
+"""What one stream knows, and how its events become StreamParts (pure: shared by async and sync).
+
+`StreamProgress` is the state the public stream shows (run and thread ids, counters, interrupts, the
+resume position) and the decoding of events: JSON data, `event: error` as a RunError, interrupts
+noticed. It also builds the errors that say how far a stream got. The reconnect loop
+(`lmsystems/_async/_stream_loop.py`) and its strategies drive it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import httpx
+
+from ._exceptions import APIConnectionError, APITimeoutError, LmsystemsError, StreamError
+from ._interrupts import interrupts_in_part, run_error
+from ._json import loads
+from ._resume import ResumeTracker
+from ._settings import StreamLimits
+from ._types import StreamPart
+
+if TYPE_CHECKING:
+    from ._requests import RequestSpec
+    from ._types import Interrupt
+
+
+class Step(NamedTuple):
+    """What a stream does after its connection closed cleanly (the default: it ended)."""
+
+    #: Read this request's stream next, at once (None: the stream ended, unless `reason` is set).
+    spec: RequestSpec | None = None
+    #: A part to deliver before that.
+    notice: StreamPart | None = None
+    #: Reconnect after a backoff, for this reason (counts as a failure).
+    reason: str | None = None
+
+
+END = Step()
+
+
+class StreamProgress:
+    """How far one stream got, and the decoding of its events into parts."""
+
+    def __init__(
+        self,
+        *,
+        thread_id: str | None,
+        limits: StreamLimits | None = None,
+        resumable: bool = False,
+        start_after: str | None = None,
+    ) -> None:
+        self.thread_id = thread_id
+        self.run_id: str | None = None
+        self.limits = limits or StreamLimits()
+        self.tracker = ResumeTracker(start_after=start_after) if resumable else None
+        self.events_delivered = 0
+        self.reconnects = 0
+        self.interrupts: list[Interrupt] = []
+
+    @property
+    def last_event_id(self) -> str | None:
+        """The id of the last event delivered (resumable streams only)."""
+        return self.tracker.last_event_id if self.tracker is not None else None
+
+    @property
+    def interrupted(self) -> bool:
+        """True when the run stopped at an `interrupt()` that waits for a human."""
+        return bool(self.interrupts)
+
+    def part(self, event: str, data: str, event_id: str | None) -> StreamPart:
+        """The part for one event; `event: error` raises the run's RunError."""
+        try:
+            value: Any = loads(data) if data else None
+        except ValueError:
+            raise StreamError(
+                f"event {event!r} of run {self.run_id} carries data that is not JSON: {data[:200]!r}",
+                events_delivered=self.events_delivered,
+                resumable=False,
+            ) from None
+        if event == "metadata" and isinstance(value, dict):
+            self.run_id = self.run_id or value.get("run_id")
+        elif event == "error":
+            raise run_error(value, run_id=self.run_id, thread_id=self.thread_id)
+        elif "__interrupt__" in data:  # a cheap look at the text before the decoded value
+            found = interrupts_in_part(event, value)
+            if found is not None:
+                self.interrupts = found
+        return StreamPart(event, value, event_id)
+
+    def note_location(self, location: str | None) -> None:
+        """The server answers `Location: /threads/<thread>/runs/<run>/stream`: the run's own stream."""
+        if location and "/runs/" in location:
+            segments = location.split("/")
+            run_index = segments.index("runs") + 1
+            if run_index < len(segments) and segments[run_index] not in ("", "stream"):
+                self.run_id = self.run_id or segments[run_index]
+
+    def broken(self, error: LmsystemsError) -> LmsystemsError:
+        """The error to raise for a stream that cannot be repaired, saying how far it got."""
+        if self.events_delivered and isinstance(error, APIConnectionError):
+            return type(error)(
+                f"{error} ({self.events_delivered} events delivered; this stream cannot be resumed)",
+                status_code=error.status_code,
+                request_id=error.request_id,
+            )
+        if isinstance(error, StreamError):
+            error.events_delivered = self.events_delivered
+        return error
+
+    def gave_up(self, failures: int, reason: str) -> StreamError:
+        """The error once `failures` consecutive reconnects failed."""
+        return StreamError(
+            f"gave up on the stream of run {self.run_id} after {failures - 1} failed reconnects "
+            f"({self.events_delivered} events delivered): {reason}",
+            events_delivered=self.events_delivered,
+        )
+
+    def past_deadline(self) -> APITimeoutError:
+        """The error once the stream's deadline passed."""
+        return APITimeoutError(
+            f"the stream of run {self.run_id} passed its deadline of {self.limits.deadline} s "
+            f"({self.events_delivered} events delivered)",
+            final=True,
+        )
+
+    def timeout_until(self, base: httpx.Timeout, deadline: float | None) -> httpx.Timeout | None:
+        """The transport's timeouts, with reads cut to what is left before the stream's deadline."""
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise self.past_deadline()
+        return httpx.Timeout(
+            connect=base.connect, read=min(base.read or left, left), write=base.write, pool=base.pool
+        )
