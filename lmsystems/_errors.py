@@ -12,31 +12,43 @@ import httpx
 from ._exceptions import (
     APIConnectionError,
     APIError,
-    APIKeyError,
+    APIKeyRejectedError,
     APIStatusError,
     APITimeoutError,
-    AuthenticationError,
+    BadRequestError,
     ConflictError,
     GraphNotFoundError,
     GraphNotPurchasedError,
-    InputError,
     InternalServerError,
-    LmsystemsError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
+    UnauthorizedError,
+    UnprocessableEntityError,
 )
 from ._json import loads
 from ._logging import redact
 
 MAX_DETAIL = 300
 
-MARKETPLACE_CODES: dict[str, type[LmsystemsError]] = {
-    "missing_api_key": APIKeyError,
-    "invalid_api_key": AuthenticationError,
-    "missing_graph_name": InputError,
-    "invalid_graph_name": InputError,
+MARKETPLACE_CODES: dict[str, type[APIStatusError]] = {
+    "missing_api_key": APIKeyRejectedError,
+    "invalid_api_key": APIKeyRejectedError,
+    "missing_graph_name": BadRequestError,
+    "invalid_graph_name": BadRequestError,
     "graph_not_found": GraphNotFoundError,
     "graph_not_purchased": GraphNotPurchasedError,
+}
+
+#: The error of each status (other statuses: InternalServerError for 5xx, else APIStatusError).
+STATUS_ERRORS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: UnauthorizedError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    422: UnprocessableEntityError,
+    429: RateLimitError,
 }
 
 _TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -98,28 +110,22 @@ def error_from_response(
     reason: str,
     headers: Mapping[str, str],
     content: bytes,
-    conflict: type[LmsystemsError] = ConflictError,
-) -> LmsystemsError:
+    conflict: type[ConflictError] = ConflictError,
+) -> APIStatusError:
     """The exception for a non-2xx answer of `service` ("agent server" or "marketplace")."""
     body = decode_body(content, headers.get("content-type"))
     request_id = headers.get("x-request-id") or headers.get("request-id")
     detail = describe(content, body)
     message = f"{service} answered {status_code} {reason} to {method} {path}: {detail}"
-    kind: type[LmsystemsError]
+    kind: type[APIStatusError]
     code = _marketplace_code(body) if service == "marketplace" else None
     if code in MARKETPLACE_CODES:
         kind = MARKETPLACE_CODES[code]
         message = f"{service}: {detail} ({code})"
-    elif status_code in (401, 403):
-        kind = AuthenticationError
-    elif status_code == 404:
-        kind = NotFoundError
     elif status_code == 409:
         kind = conflict
-    elif status_code in (400, 422):
-        kind = InputError
-    elif status_code == 429:
-        kind = RateLimitError
+    elif status_code in STATUS_ERRORS:
+        kind = STATUS_ERRORS[status_code]
     elif status_code >= 500:
         kind = InternalServerError
     else:

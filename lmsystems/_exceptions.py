@@ -1,12 +1,12 @@
 """The exception tree: every failure of the SDK is one of these, never a raw httpx error or a bare Exception.
 
     LmsystemsError
-    ├── AuthenticationError          401/403, a key the marketplace or the deployment refused
+    ├── AuthenticationError          a key the marketplace or the deployment refused
     │   └── APIKeyError              no or a malformed key (before any request; also an InputError)
     ├── GraphError                   the graph, its threads or its runs
-    │   ├── GraphNotFoundError
-    │   ├── GraphNotPurchasedError
-    │   ├── ThreadBusyError          409: a run with multitask_strategy="reject" on a busy thread
+    │   ├── GraphNotFoundError       (also a NotFoundError)
+    │   ├── GraphNotPurchasedError   (also an APIStatusError, 403)
+    │   ├── ThreadBusyError          409: multitask_strategy="reject" on a busy thread (also a ConflictError)
     │   └── RunError                 a run failed (`event: error` in a stream, or a failed status)
     ├── InputError (ValueError)      bad arguments (before any request), or the server's 400/422
     └── APIError                     talking to the API
@@ -14,15 +14,23 @@
         │   └── APITimeoutError (TimeoutError)
         ├── APIResponseError         an answer we cannot use (not JSON, wrong content type, broken stream)
         │   └── StreamError          a broken event stream (truncated, too large, bad UTF-8, resume gave up)
-        └── APIStatusError           any other non-2xx answer
-            ├── NotFoundError        404
-            ├── ConflictError        409 (other than a busy thread)
-            ├── RateLimitError       429
-            └── InternalServerError  5xx
+        └── APIStatusError           every non-2xx answer, whatever else it is:
+            ├── BadRequestError          400 (also an InputError)
+            ├── UnauthorizedError        401 (also an AuthenticationError)
+            ├── APIKeyRejectedError      the marketplace refused the key (also an APIKeyError)
+            ├── PermissionDeniedError    403 (also an AuthenticationError)
+            ├── NotFoundError            404 ─ GraphNotFoundError
+            ├── ConflictError            409 ─ ThreadBusyError
+            ├── UnprocessableEntityError 422 (also an InputError)
+            ├── RateLimitError           429
+            ├── InternalServerError      5xx
+            └── GraphNotPurchasedError
 
-Every error carries `status_code`, `request_id` and `body` when it came from an HTTP answer (else None).
-Keys never show: the message, `request_id` and every string in `body` are masked (in pickles too), and a
-message is at most MAX_MESSAGE characters (what a server sent in full stays on the attributes).
+Every error that came from an HTTP answer is an `APIStatusError` and carries `status_code`, `request_id`
+and `body`; other errors have them None. Keys never show: the message, `request_id` and every string in
+`body` are masked (in pickles too), and a message is at most MAX_MESSAGE characters (what a server sent in
+full stays on the attributes). The exception we caught (an httpx or langgraph-sdk error) is kept as
+`__cause__`, masked: a copy without the request's headers.
 """
 
 from __future__ import annotations
@@ -35,10 +43,12 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "APIKeyError",
+    "APIKeyRejectedError",
     "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
     "AuthenticationError",
+    "BadRequestError",
     "ConflictError",
     "GraphError",
     "GraphNotFoundError",
@@ -47,10 +57,13 @@ __all__ = [
     "InternalServerError",
     "LmsystemsError",
     "NotFoundError",
+    "PermissionDeniedError",
     "RateLimitError",
     "RunError",
     "StreamError",
     "ThreadBusyError",
+    "UnauthorizedError",
+    "UnprocessableEntityError",
 ]
 
 #: The longest message an error carries; a longer one is cut, saying how long it was.
@@ -105,18 +118,6 @@ class APIKeyError(AuthenticationError, InputError):
 
 class GraphError(LmsystemsError):
     """Something about the graph, its threads or its runs."""
-
-
-class GraphNotFoundError(GraphError):
-    """No graph of that name exists."""
-
-
-class GraphNotPurchasedError(GraphError):
-    """The graph exists, but this API key's owner has not purchased it."""
-
-
-class ThreadBusyError(GraphError):
-    """The thread is running another run and the multitask strategy was `reject` (the server's 409)."""
 
 
 class RunError(GraphError):
@@ -185,15 +186,47 @@ class StreamError(APIResponseError):
 
 
 class APIStatusError(APIError):
-    """The server answered with a non-2xx status that no more specific error describes."""
+    """The server answered with a non-2xx status: the base of every error that came from an HTTP answer."""
+
+
+class BadRequestError(InputError, APIStatusError):
+    """400: the server refused the request's arguments."""
+
+
+class UnprocessableEntityError(InputError, APIStatusError):
+    """422: the server could not use the request's body (e.g. an unknown assistant)."""
+
+
+class UnauthorizedError(AuthenticationError, APIStatusError):
+    """401: the deployment (or the marketplace) did not accept the key."""
+
+
+class PermissionDeniedError(AuthenticationError, APIStatusError):
+    """403: the key is known but may not do this."""
+
+
+class APIKeyRejectedError(APIKeyError, APIStatusError):
+    """The marketplace answered that the API key is missing or invalid."""
 
 
 class NotFoundError(APIStatusError):
     """404: the thread, run, assistant, cron or item does not exist."""
 
 
+class GraphNotFoundError(GraphError, NotFoundError):
+    """No graph of that name exists (the marketplace's 404, or none on the deployment)."""
+
+
+class GraphNotPurchasedError(GraphError, APIStatusError):
+    """The graph exists, but this API key's owner has not purchased it (the marketplace's 403)."""
+
+
 class ConflictError(APIStatusError):
     """409: a conflict other than a busy thread (e.g. creating something that exists)."""
+
+
+class ThreadBusyError(GraphError, ConflictError):
+    """The thread is running another run and the multitask strategy was `reject` (the server's 409)."""
 
 
 class RateLimitError(APIStatusError):

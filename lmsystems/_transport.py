@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from ._errors import decode_body, describe, error_from_response, transport_error
-from ._exceptions import APIConnectionError, APIError, APIResponseError, APIStatusError, LmsystemsError
+from ._exceptions import APIConnectionError, APIError, APIResponseError, APIStatusError, ConflictError
 from ._json import loads
 from ._requests import Endpoint, RequestSpec
 
@@ -98,8 +98,8 @@ def status_error(
     spec: RequestSpec,
     response: httpx.Response,
     content: bytes,
-    conflict: type[LmsystemsError],
-) -> LmsystemsError:
+    conflict: type[ConflictError],
+) -> APIStatusError:
     """Our exception for a non-2xx answer whose body was read."""
     return error_from_response(
         service=endpoint.service,

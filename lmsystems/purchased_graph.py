@@ -24,10 +24,11 @@ from typing import Any, Self
 import httpx
 
 from . import _validation as check
+from ._cause import masked
 from ._errors import error_from_response, transport_error
-from ._exceptions import InputError, LmsystemsError
+from ._exceptions import APIConnectionError, APITimeoutError, InputError, LmsystemsError
 from ._interrupts import run_error
-from ._logging import configure_from_env
+from ._logging import configure_from_env, redact
 from ._settings import DEFAULT_MAX_RETRIES, ClientSettings
 from ._sync_client import SyncLmsystemsClient
 from ._types import Deployment
@@ -38,6 +39,8 @@ try:
     from langgraph.types import Command, StateSnapshot
     from langgraph_sdk import get_client, get_sync_client
     from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
+    from langgraph_sdk.errors import APIConnectionError as SdkConnectionError
+    from langgraph_sdk.errors import APITimeoutError as SdkTimeoutError
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"PurchasedGraph needs LangGraph: pip install 'lmsystems[langgraph]' ({error})"
@@ -100,10 +103,14 @@ class _Connection:
             return remote
 
     def track(self, run_id: str) -> None:
-        """Tell the marketplace a run started (best effort, never raises: see LmsystemsClient)."""
+        """Tell the marketplace a run started (best effort, never raises: see `track_run`)."""
         if self.client is not None:
             logger.debug("purchased graph %r started run %s", self.client.graph_name, run_id)
-            self.client._core.track_run(run_id)
+            self.client.track_run(run_id)
+
+    async def atrack(self, run_id: str) -> None:
+        """`track()` from async code: the blocking request runs in a worker thread."""
+        await asyncio.to_thread(self.track, run_id)
 
     def close(self) -> None:
         """Close the connections; a later use resolves the graph again."""
@@ -238,16 +245,13 @@ class PurchasedGraph(RemoteGraph):
         self.sync_client = self._connection.sync_remote
         self.config = _config_over(deployment.configurable, self._user_config)
 
-    def _validate_sync_client(self) -> SyncLangGraphClient:
-        self.resolve()
-        assert self.sync_client is not None
-        return self.sync_client
-
-    def _validate_client(self) -> LangGraphClient:
-        # The async methods call aresolve() first; this only resolves for a path they do not cover.
-        self.resolve()
-        self.client = self._connection.remote()
-        return self.client
+    async def _bound(self) -> Self:
+        """This graph with LangGraph's async client of the running event loop (a shallow copy, so that
+        graphs used from several event loops at once never share one)."""
+        await self.aresolve()
+        bound = copy.copy(self)
+        bound.client = self._connection.remote()
+        return bound
 
     # ------------------------------------------------------------------ copies and closing
 
@@ -312,27 +316,27 @@ class PurchasedGraph(RemoteGraph):
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         """Run the graph and stream its output (see `RemoteGraph.stream`)."""
-        self.resolve()
-        payload = self.with_defaults(input)
-        kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), None)
         with _our_errors(self._graph_name):
+            self.resolve()
+            payload = self.with_defaults(input)
+            kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), None)
             yield from super().stream(payload, config, **kwargs)
 
     async def astream(
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> AsyncIterator[Any]:
         """Run the graph and stream its output, asynchronously (see `RemoteGraph.astream`)."""
-        await self.aresolve()
-        payload = self.with_defaults(input)
         started: list[str] = []
-        kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), started)
         with _our_errors(self._graph_name):
-            async for chunk in super().astream(payload, config, **kwargs):
+            bound = await self._bound()
+            payload = self.with_defaults(input)
+            kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), started)
+            async for chunk in RemoteGraph.astream(bound, payload, config, **kwargs):
                 while started:
-                    await asyncio.to_thread(self._connection.track, started.pop())
+                    await self._connection.atrack(started.pop())
                 yield chunk
         while started:
-            await asyncio.to_thread(self._connection.track, started.pop())
+            await self._connection.atrack(started.pop())
 
     def _on_run_created(
         self, user_callback: Callable[[Any], None] | None, started: list[str] | None
@@ -353,30 +357,75 @@ class PurchasedGraph(RemoteGraph):
 
     def stream_events(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """See `RemoteGraph.stream_events`; `default_state_values` apply to version="v3" too."""
-        self.resolve()
-        if kwargs.get("version") == "v3":
-            input = self.with_defaults(input)
-        return super().stream_events(input, config, **kwargs)
+        with _our_errors(self._graph_name):
+            self.resolve()
+            if kwargs.get("version") == "v3":
+                input = self.with_defaults(input)
+            return super().stream_events(input, config, **kwargs)
 
     async def astream_events(  # type: ignore[override]  # as RemoteGraph's: an awaitable, not an iterator
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Any:
         """See `RemoteGraph.astream_events`."""
-        await self.aresolve()
-        return await super().astream_events(self.with_defaults(input), config, **kwargs)
+        with _our_errors(self._graph_name):
+            bound = await self._bound()
+            return await RemoteGraph.astream_events(bound, self.with_defaults(input), config, **kwargs)
+
+    # ------------------------------------------------------------------ graph and state
+
+    def get_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+        """The graph's drawable structure (see `RemoteGraph.get_graph`)."""
+        with _our_errors(self._graph_name):
+            self.resolve()
+            return super().get_graph(config, **kwargs)
 
     async def aget_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        await self.aresolve()
-        return await super().aget_graph(config, **kwargs)
+        """The graph's drawable structure, asynchronously."""
+        with _our_errors(self._graph_name):
+            bound = await self._bound()
+            return await RemoteGraph.aget_graph(bound, config, **kwargs)
+
+    def get_state(self, config: RunnableConfig, **kwargs: Any) -> StateSnapshot:
+        """The state of the thread `config["configurable"]["thread_id"]` names (`RemoteGraph.get_state`)."""
+        _check_thread_config(config)
+        with _our_errors(self._graph_name):
+            self.resolve()
+            return super().get_state(config, **kwargs)
 
     async def aget_state(self, config: RunnableConfig, **kwargs: Any) -> StateSnapshot:
-        await self.aresolve()
-        return await super().aget_state(config, **kwargs)
+        """The state of the thread `config` names, asynchronously."""
+        _check_thread_config(config)
+        with _our_errors(self._graph_name):
+            bound = await self._bound()
+            return await RemoteGraph.aget_state(bound, config, **kwargs)
+
+    def get_state_history(self, config: RunnableConfig, **kwargs: Any) -> Iterator[StateSnapshot]:
+        """Past states of the thread `config` names, newest first (see `RemoteGraph.get_state_history`)."""
+        _check_thread_config(config)
+        with _our_errors(self._graph_name):
+            self.resolve()
+            yield from super().get_state_history(config, **kwargs)
 
     async def aget_state_history(self, config: RunnableConfig, **kwargs: Any) -> AsyncIterator[StateSnapshot]:
-        await self.aresolve()
-        async for state in super().aget_state_history(config, **kwargs):
-            yield state
+        """Past states of the thread `config` names, newest first, asynchronously."""
+        _check_thread_config(config)
+        with _our_errors(self._graph_name):
+            bound = await self._bound()
+            async for state in RemoteGraph.aget_state_history(bound, config, **kwargs):
+                yield state
+
+    def update_state(
+        self,
+        config: RunnableConfig,
+        values: dict[str, Any] | Any | None,
+        as_node: str | None = None,
+        **kwargs: Any,
+    ) -> RunnableConfig:
+        """Write `values` into the thread's state as if `as_node` had run (see `RemoteGraph.update_state`)."""
+        _check_thread_config(config)
+        with _our_errors(self._graph_name):
+            self.resolve()
+            return super().update_state(config, values, as_node, **kwargs)
 
     async def aupdate_state(
         self,
@@ -385,8 +434,22 @@ class PurchasedGraph(RemoteGraph):
         as_node: str | None = None,
         **kwargs: Any,
     ) -> RunnableConfig:
-        await self.aresolve()
-        return await super().aupdate_state(config, values, as_node, **kwargs)
+        """Write `values` into the thread's state, asynchronously."""
+        _check_thread_config(config)
+        with _our_errors(self._graph_name):
+            bound = await self._bound()
+            return await RemoteGraph.aupdate_state(bound, config, values, as_node, **kwargs)
+
+
+def _check_thread_config(config: object) -> None:
+    """State calls need `{"configurable": {"thread_id": ...}}`: refused before any request otherwise."""
+    configurable = config.get("configurable") if isinstance(config, Mapping) else None
+    thread_id = configurable.get("thread_id") if isinstance(configurable, Mapping) else None
+    if not isinstance(thread_id, str) or not thread_id:
+        raise InputError(
+            'config must name a thread: {"configurable": {"thread_id": "..."}} '
+            f"(got {type(config).__name__})"
+        )
 
 
 def _checked_defaults(values: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -433,7 +496,7 @@ class _our_errors:
             return
         ours = _translate(exc, self.graph_name)
         if ours is not None:
-            raise ours from None
+            raise ours from masked(exc)
 
 
 def _translate(error: BaseException, graph_name: str) -> LmsystemsError | None:
@@ -442,6 +505,12 @@ def _translate(error: BaseException, graph_name: str) -> LmsystemsError | None:
         return run_error(
             data,
             subject=f"the purchased graph {graph_name!r}",
+        )
+    if isinstance(error, SdkTimeoutError):
+        return APITimeoutError(f"timed out running the purchased graph {graph_name!r}")
+    if isinstance(error, SdkConnectionError):
+        return APIConnectionError(
+            f"connection failed ({redact(error)}) running the purchased graph {graph_name!r}"
         )
     if isinstance(error, httpx.HTTPStatusError) and getattr(error, "response", None) is not None:
         response = error.response

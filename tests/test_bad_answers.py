@@ -35,25 +35,27 @@ from support.bad_server import (
 
 from lmsystems import (
     APIConnectionError,
-    APIKeyError,
+    APIKeyRejectedError,
     APIResponseError,
     APIStatusError,
     APITimeoutError,
-    AuthenticationError,
+    BadRequestError,
     ConflictError,
     GraphNotFoundError,
     GraphNotPurchasedError,
-    InputError,
     InternalServerError,
     LmsystemsClient,
     LmsystemsError,
     NotFoundError,
+    PermissionDeniedError,
     RateLimitError,
     RunError,
     StreamError,
     StreamPart,
     SyncLmsystemsClient,
     ThreadBusyError,
+    UnauthorizedError,
+    UnprocessableEntityError,
 )
 from lmsystems._async._stream import AsyncRunStream
 from lmsystems._sync._stream import SyncRunStream
@@ -177,7 +179,7 @@ CASES = [
     ),
     Case(
         "non-json-error-body",
-        InputError,
+        BadRequestError,
         ("400 Bad Request", "GET /threads/t1", "upstream said no"),
         {"GET /threads/t1": text_reply(400, "upstream said no")},
         get_thread,
@@ -191,7 +193,7 @@ CASES = [
     ),
     Case(
         "json-error-body-is-a-list",
-        InputError,
+        BadRequestError,
         ("400 Bad Request", "GET /threads/t1", "first problem", "second problem"),
         {"GET /threads/t1": json_reply(400, ["first problem", "second problem"])},
         get_thread,
@@ -213,7 +215,7 @@ CASES = [
     # ------------------------------------------------------------------ status codes
     Case(
         "401",
-        AuthenticationError,
+        UnauthorizedError,
         ("401 Unauthorized", "GET /threads/t1", "Invalid API key"),
         {"GET /threads/t1": json_reply(401, {"detail": "Invalid API key"})},
         get_thread,
@@ -221,13 +223,13 @@ CASES = [
     ),
     Case(
         "401-while-connecting",
-        AuthenticationError,
+        UnauthorizedError,
         ("401 Unauthorized", f"GET /assistants/{ASSISTANT}", "Missing x-api-key"),
         {f"GET /assistants/{ASSISTANT}": json_reply(401, {"detail": "Missing x-api-key"})},
     ),
     Case(
         "403",
-        AuthenticationError,
+        PermissionDeniedError,
         ("403 Forbidden", "GET /threads/t1", "not allowed"),
         {"GET /threads/t1": json_reply(403, {"detail": "not allowed"})},
         get_thread,
@@ -263,7 +265,7 @@ CASES = [
     ),
     Case(
         "422",
-        InputError,
+        UnprocessableEntityError,
         ("422 Unprocessable Entity", "GET /threads/t1", "Field required"),
         {
             "GET /threads/t1": json_reply(
@@ -700,28 +702,28 @@ CASES = [
     ),
     Case(
         "marketplace-missing_api_key",
-        APIKeyError,
+        APIKeyRejectedError,
         ("marketplace", "Missing API key", "missing_api_key"),
         _marketplace_error(401, "missing_api_key", "Missing API key: send 'Authorization: Bearer <key>'."),
         mode="marketplace",
     ),
     Case(
         "marketplace-invalid_api_key",
-        AuthenticationError,
+        APIKeyRejectedError,
         ("marketplace", "Invalid API key.", "invalid_api_key"),
         _marketplace_error(401, "invalid_api_key", "Invalid API key."),
         mode="marketplace",
     ),
     Case(
         "marketplace-missing_graph_name",
-        InputError,
+        BadRequestError,
         ("marketplace", "must contain 'graph_name'", "missing_graph_name"),
         _marketplace_error(400, "missing_graph_name", "The request body must contain 'graph_name'."),
         mode="marketplace",
     ),
     Case(
         "marketplace-invalid_graph_name",
-        InputError,
+        BadRequestError,
         ("marketplace", "Invalid graph name", "invalid_graph_name"),
         _marketplace_error(400, "invalid_graph_name", f"Invalid graph name: {GRAPH!r}."),
         mode="marketplace",

@@ -219,7 +219,7 @@ def test_a_bad_key_exits_5_and_is_never_printed(env: dict[str, str]) -> None:
         assert result.stderr.startswith("lmsystems: authentication failed:")
         assert "Invalid API key" in result.stderr
         assert canary not in result.stdout + result.stderr
-    assert by_option.json_lines()[-1]["data"]["type"] == "AuthenticationError"
+    assert by_option.json_lines()[-1]["data"]["type"] == "APIKeyRejectedError"
 
     missing = cli("run", "chat-graph", "--input", "{}", env=clean_env())
     assert missing.code == 5, missing

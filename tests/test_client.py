@@ -28,7 +28,10 @@ from support.marketplace import (
 
 from lmsystems import (
     APIKeyError,
+    APIKeyRejectedError,
+    APIStatusError,
     AuthenticationError,
+    BadRequestError,
     Deployment,
     GraphNotFoundError,
     GraphNotPurchasedError,
@@ -36,6 +39,7 @@ from lmsystems import (
     LmsystemsClient,
     LmsystemsError,
     SyncLmsystemsClient,
+    UnauthorizedError,
 )
 from lmsystems._settings import DEFAULT_BASE_URL, ClientSettings
 
@@ -236,7 +240,8 @@ def test_marketplace_errors(marketplace: Any, facade: str) -> None:
         return caught.value
 
     invalid = attempt("chat-graph", "lms_no_such_user")
-    assert type(invalid) is AuthenticationError and invalid.status_code == 401, repr(invalid)
+    assert type(invalid) is APIKeyRejectedError and invalid.status_code == 401, repr(invalid)
+    assert isinstance(invalid, APIKeyError | AuthenticationError) and isinstance(invalid, APIStatusError)
     assert "lms_no_such_user" not in str(invalid)
 
     unknown = attempt("no-such-graph", marketplace.user_key)
@@ -250,7 +255,8 @@ def test_marketplace_errors(marketplace: Any, facade: str) -> None:
     assert type(not_bought) is GraphNotPurchasedError and not_bought.status_code == 403
 
     bad_name = attempt("bad name!", marketplace.user_key)
-    assert type(bad_name) is InputError and bad_name.status_code == 400
+    assert type(bad_name) is BadRequestError and bad_name.status_code == 400
+    assert isinstance(bad_name, InputError) and isinstance(bad_name, APIStatusError)
 
     before = len(marketplace.graph_info_requests)
     for blank in ("", "   "):
@@ -362,7 +368,8 @@ def test_direct_mode_wrong_deployment_key(agent_server: Any, facade: str, deploy
             run(LmsystemsClient.create(**options))
         else:
             SyncLmsystemsClient(**options)
-    assert type(caught.value) is AuthenticationError, repr(caught.value)
+    assert type(caught.value) is UnauthorizedError, repr(caught.value)
+    assert isinstance(caught.value, AuthenticationError) and isinstance(caught.value, APIStatusError)
     assert caught.value.status_code == 401
     assert "lms_wrong_deployment_key" not in str(caught.value)
 

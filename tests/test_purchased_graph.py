@@ -14,6 +14,8 @@ import operator
 import secrets
 import subprocess
 import sys
+import traceback
+import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any, TypedDict
 
@@ -26,12 +28,15 @@ from support.marketplace import MarketplaceTable, create_marketplace_app, start_
 
 from lmsystems import (
     APIKeyError,
+    APIStatusError,
     AuthenticationError,
     GraphNotFoundError,
     GraphNotPurchasedError,
     InputError,
+    NotFoundError,
     PurchasedGraph,
     RunError,
+    UnauthorizedError,
 )
 
 ECHO = "echo-graph"
@@ -466,3 +471,76 @@ def test_import_lmsystems_does_not_import_langgraph() -> None:
         "from lmsystems import PurchasedGraph; assert 'langgraph' in sys.modules"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+# ---------------------------------------------------------------------------------- every entry point
+
+
+def _assert_ours(error: BaseException, *secrets_: str) -> None:
+    """Our exception, with langgraph-sdk's kept as a masked cause: no key anywhere in the chain."""
+    assert isinstance(error, APIStatusError), repr(error)
+    cause = error.__cause__
+    assert cause is not None and type(cause).__module__.startswith("langgraph_sdk"), repr(cause)
+    request = getattr(cause, "request", None)
+    assert request is not None and "x-api-key" not in request.headers
+    shown = "".join(traceback.format_exception(error)) + repr(vars(cause))
+    for secret in secrets_:
+        assert secret not in shown
+
+
+def test_state_calls_raise_our_errors_with_a_masked_cause(market: Market) -> None:
+    key = market.agent_server.deployment_key
+    missing = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    with market.graph() as purchased:
+        calls = {
+            "get_state": lambda: purchased.get_state(missing),
+            "update_state": lambda: purchased.update_state(missing, {"question": "x"}),
+            "get_state_history": lambda: list(purchased.get_state_history(missing)),
+        }
+        for name, call in calls.items():
+            with pytest.raises(NotFoundError) as caught:
+                call()
+            _assert_ours(caught.value, key, market.user_key)
+            assert caught.value.status_code == 404, name
+
+        async def async_calls() -> None:
+            async def history() -> list[Any]:
+                return [state async for state in purchased.aget_state_history(missing)]
+
+            for call in (
+                purchased.aget_state(missing),
+                purchased.aupdate_state(missing, {"question": "x"}),
+                history(),
+            ):
+                with pytest.raises(NotFoundError) as caught:
+                    await call
+                _assert_ours(caught.value, key, market.user_key)
+
+        asyncio.run(async_calls())
+        # A config that names no thread is refused before any request.
+        for bad in ({}, {"configurable": {}}, None):
+            with pytest.raises(InputError, match="thread_id"):
+                purchased.get_state(bad)  # type: ignore[arg-type]
+
+
+def test_graph_calls_raise_our_errors(market: Market) -> None:
+    refused = PurchasedGraph(ECHO, market.user_key, base_url=market.refusing_url)
+    with pytest.raises(UnauthorizedError) as caught:
+        refused.get_graph()
+    _assert_ours(caught.value, market.user_key)
+    with pytest.raises(UnauthorizedError):
+        asyncio.run(refused.aget_graph())
+    with pytest.raises(UnauthorizedError):
+        refused.get_state({"configurable": {"thread_id": str(uuid.uuid4())}})
+    refused.close()
+    with market.graph() as purchased:
+        assert "purchased" not in purchased.get_graph().nodes  # a real answer: the echo graph's nodes
+        assert asyncio.run(purchased.aget_graph()).nodes
+
+
+def test_runs_are_tracked_through_the_public_hook(market: Market) -> None:
+    before = len(market.tracked)
+    with market.graph() as purchased:
+        echo_parent(purchased).invoke({"question": "tracked?"})
+        asyncio.run(echo_parent(purchased).ainvoke({"question": "tracked?"}))
+    assert len(market.tracked) == before + 2

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from support.bad_server import (
     HANG,
@@ -34,10 +35,10 @@ from support.marketplace import MarketplaceTable, create_marketplace_app, start_
 
 from lmsystems import (
     APIConnectionError,
+    APIKeyRejectedError,
     APIResponseError,
     APIStatusError,
     APITimeoutError,
-    AuthenticationError,
     InternalServerError,
     LmsystemsClient,
     LmsystemsError,
@@ -45,6 +46,7 @@ from lmsystems import (
     RunError,
     StreamError,
     SyncLmsystemsClient,
+    UnauthorizedError,
 )
 
 GRAPH = "chat-graph"
@@ -87,6 +89,12 @@ class Witness:
             self.texts.append((f"str of {name}", str(current)))
             self.texts.append((f"repr of {name}", repr(current)))
             self.texts.append((f"args of {name}", repr(current.args)))
+            try:  # a kept cause (an httpx or langgraph-sdk error) holds the request it failed on
+                request = getattr(current, "request", None)
+            except RuntimeError:  # httpx: no request attached
+                request = None
+            if isinstance(request, httpx.Request):
+                self.texts.append((f"request headers of {name}", repr(request.headers.raw)))
             current = current.__cause__ or current.__context__
         self.texts.append(("traceback", "".join(traceback.format_exception(error))))
         return error
@@ -196,17 +204,17 @@ def test_sync_flows_against_the_real_servers_leak_nothing(
 
         # A key the marketplace does not know: 401.
         witness.expect(
-            AuthenticationError,
+            APIKeyRejectedError,
             lambda: SyncLmsystemsClient(GRAPH, api_key=canaries.wrong_user, base_url=market.url),
         )
         # The marketplace hands out the deployment canary; the Agent Server refuses it: 401.
         with SyncLmsystemsClient(GRAPH, api_key=canaries.user, base_url=bad_market.url) as client:
             witness.objects(client, client._core, client._core.settings, client.deployment)
-            witness.expect(AuthenticationError, client.create_thread)
-            witness.expect(AuthenticationError, lambda: client.stream_run(None, CHAT_INPUT).collect())
+            witness.expect(UnauthorizedError, client.create_thread)
+            witness.expect(UnauthorizedError, lambda: client.stream_run(None, CHAT_INPUT).collect())
         # Direct mode with the deployment canary: 401 while connecting.
         witness.expect(
-            AuthenticationError,
+            UnauthorizedError,
             lambda: SyncLmsystemsClient(
                 "chat", deployment_url=agent_server.url, deployment_key=canaries.deployment
             ),
@@ -239,17 +247,17 @@ def test_async_flows_against_the_real_servers_leak_nothing(
             assert await client.runs.wait(thread, CHAT_INPUT)
             witness.objects(client, client._core, client._core.settings, client.deployment, thread)
         await witness.expect_async(
-            AuthenticationError,
+            APIKeyRejectedError,
             lambda: LmsystemsClient.create(GRAPH, api_key=canaries.wrong_user, base_url=market_url),
         )
         async with LmsystemsClient(GRAPH, api_key=canaries.user, base_url=bad_market_url) as client:
             witness.objects(client, client._core, client.deployment)
-            await witness.expect_async(AuthenticationError, client.create_thread)
+            await witness.expect_async(UnauthorizedError, client.create_thread)
             await witness.expect_async(
-                AuthenticationError, lambda: client.stream_run(None, CHAT_INPUT).collect()
+                UnauthorizedError, lambda: client.stream_run(None, CHAT_INPUT).collect()
             )
         await witness.expect_async(
-            AuthenticationError,
+            UnauthorizedError,
             lambda: LmsystemsClient.create(
                 "chat", deployment_url=agent_server.url, deployment_key=canaries.deployment
             ),
@@ -429,14 +437,14 @@ def test_a_server_echoing_the_key_does_not_put_it_in_the_error(
         direct = {"deployment_url": server.url, "deployment_key": canaries.deployment, "max_retries": 0}
         market = {"api_key": canaries.user, "base_url": server.url, "max_retries": 0}
         if flavour == "sync":
-            witness.expect(AuthenticationError, lambda: SyncLmsystemsClient(ASSISTANT, **direct))
-            witness.expect(AuthenticationError, lambda: SyncLmsystemsClient(GRAPH, **market))
+            witness.expect(UnauthorizedError, lambda: SyncLmsystemsClient(ASSISTANT, **direct))
+            witness.expect(UnauthorizedError, lambda: SyncLmsystemsClient(GRAPH, **market))
         else:
             asyncio.run(
-                witness.expect_async(AuthenticationError, lambda: LmsystemsClient.create(ASSISTANT, **direct))
+                witness.expect_async(UnauthorizedError, lambda: LmsystemsClient.create(ASSISTANT, **direct))
             )
             asyncio.run(
-                witness.expect_async(AuthenticationError, lambda: LmsystemsClient.create(GRAPH, **market))
+                witness.expect_async(UnauthorizedError, lambda: LmsystemsClient.create(GRAPH, **market))
             )
     witness.assert_clean(*canaries.all())
 

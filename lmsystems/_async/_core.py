@@ -91,14 +91,14 @@ class AsyncCore:
         self,
         spec: RequestSpec,
         *,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
     ) -> Any:
         """Send a request to the deployment and return its JSON answer."""
         return await self.http.request(await self.endpoint(), spec, conflict=conflict, timeout=timeout)
 
     async def request_with_headers(
-        self, spec: RequestSpec, *, conflict: type[LmsystemsError] = ConflictError
+        self, spec: RequestSpec, *, conflict: type[ConflictError] = ConflictError
     ) -> tuple[Any, httpx.Headers]:
         """Send a request to the deployment; return its JSON answer and the answer's headers."""
         return await self.http.request_with_headers(await self.endpoint(), spec, conflict=conflict)
@@ -170,8 +170,11 @@ class AsyncCore:
                 found = []
             if not found:
                 raise GraphNotFoundError(
-                    f"no graph or assistant named {name!r} on the Agent Server at {endpoint.base_url}"
-                ) from None
+                    f"no graph or assistant named {name!r} on the Agent Server at {endpoint.base_url}",
+                    status_code=error.status_code,  # the lookup's 404 (or 422: not an assistant id)
+                    request_id=error.request_id,
+                    body=error.body,
+                ) from error
             assistant = list_answer(found, call=search, items_with=("assistant_id",))[0]
         return str(field_of(assistant, "assistant_id", call=lookup))
 

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 
 from .._body import READ_SIZE, RawBody, hand_back, raw_read_error, take_over
+from .._cause import masked
 from .._event_reader import EventReader
 from .._requests import Endpoint, RequestSpec
 from .._sse import ServerSentEvent
@@ -32,7 +33,7 @@ async def iter_events(
                 yield events
             reader.check()
     except httpx.HTTPError as error:
-        raise request_error(error, endpoint, spec) from None
+        raise request_error(error, endpoint, spec) from masked(error)
     reader.end()
 
 
@@ -60,4 +61,4 @@ async def read_raw_body(raw: RawBody) -> AsyncIterator[bytes]:
         mapped = raw_read_error(error)
         if mapped is None:
             raise
-        raise mapped from None
+        raise mapped from masked(error)

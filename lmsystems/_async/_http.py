@@ -16,7 +16,8 @@ from typing import Any
 import httpx
 
 from .. import _retry
-from .._exceptions import ConflictError, LmsystemsError
+from .._cause import masked
+from .._exceptions import ConflictError
 from .._http_log import log_answer, log_failure
 from .._requests import Endpoint, RequestSpec
 from .._transport import (
@@ -76,7 +77,7 @@ class AsyncHTTP:
         spec: RequestSpec,
         *,
         stream: bool,
-        conflict: type[LmsystemsError],
+        conflict: type[ConflictError],
         timeout: httpx.Timeout | None,
         max_retries: int | None,
     ) -> httpx.Response:
@@ -100,7 +101,7 @@ class AsyncHTTP:
                     endpoint, spec, lost, started=started, attempt=attempt, retries=retries, delay=delay
                 )
                 if delay is None:
-                    raise lost from None
+                    raise lost from masked(error)
                 await sleep(delay)
                 attempt += 1
                 continue
@@ -114,7 +115,7 @@ class AsyncHTTP:
                 log_failure(
                     endpoint, spec, broken, started=started, attempt=attempt, retries=retries, delay=None
                 )
-                raise broken from None
+                raise broken from masked(error)
             finally:
                 await response.aclose()
             target = redirect_target(endpoint, spec, response)
@@ -146,7 +147,7 @@ class AsyncHTTP:
         endpoint: Endpoint,
         spec: RequestSpec,
         *,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> Any:
@@ -161,7 +162,7 @@ class AsyncHTTP:
         endpoint: Endpoint,
         spec: RequestSpec,
         *,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> tuple[Any, httpx.Headers]:
@@ -177,7 +178,7 @@ class AsyncHTTP:
         endpoint: Endpoint,
         spec: RequestSpec,
         *,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> AsyncIterator[httpx.Response]:

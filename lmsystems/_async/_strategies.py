@@ -75,7 +75,7 @@ class AsyncRunStrategy:
         *,
         stream_modes: Sequence[str] | None = None,
         on_started: Callable[[StreamProgress], Awaitable[None]] | None = None,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
     ) -> None:
         self.progress = progress
         self.conflict = conflict
@@ -147,7 +147,7 @@ class AsyncThreadStrategy:
     ) -> None:
         assert progress.thread_id is not None and progress.tracker is not None
         self.progress = progress
-        self.conflict: type[LmsystemsError] = ConflictError
+        self.conflict: type[ConflictError] = ConflictError
         self.thread_id = progress.thread_id
         self.tracker = progress.tracker
         self._runs = runs

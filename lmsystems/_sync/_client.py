@@ -12,6 +12,7 @@ import httpx
 
 from .. import _validation as check
 from .._answers import field_of, object_answer
+from .._exceptions import InputError
 from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
@@ -303,6 +304,14 @@ class _SyncLmsystemsClient:
         check.thread_id(thread)
         resume = {interrupt_id: value} if interrupt_id is not None else value
         return self.stream_run(thread, None, stream_mode=stream_mode, command={"resume": resume}, **options)
+
+    def track_run(self, run_id: str) -> None:
+        """Record with the marketplace that a run of this graph started (for runs started outside this
+        client, e.g. by `PurchasedGraph`; `stream_run` records its own). Best effort: a failure is logged,
+        never raised. A direct client (`deployment_url=`) records nothing."""
+        if not isinstance(run_id, str) or not run_id:
+            raise InputError(f"run_id must be a non-empty string, not {run_id!r}")
+        self._core.track_run(run_id)
 
     @operation("health_check")
     def health(self) -> bool:

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 
 from .._body import READ_SIZE, RawBody, hand_back, raw_read_error, take_over
+from .._cause import masked
 from .._event_reader import EventReader
 from .._requests import Endpoint, RequestSpec
 from .._sse import ServerSentEvent
@@ -33,7 +34,7 @@ def iter_events(
                 yield events
             reader.check()
     except httpx.HTTPError as error:
-        raise request_error(error, endpoint, spec) from None
+        raise request_error(error, endpoint, spec) from masked(error)
     reader.end()
 
 
@@ -61,4 +62,4 @@ def read_raw_body(raw: RawBody) -> Iterator[bytes]:
         mapped = raw_read_error(error)
         if mapped is None:
             raise
-        raise mapped from None
+        raise mapped from masked(error)

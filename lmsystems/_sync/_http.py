@@ -17,7 +17,8 @@ from typing import Any
 import httpx
 
 from .. import _retry
-from .._exceptions import ConflictError, LmsystemsError
+from .._cause import masked
+from .._exceptions import ConflictError
 from .._http_log import log_answer, log_failure
 from .._requests import Endpoint, RequestSpec
 from .._transport import (
@@ -77,7 +78,7 @@ class SyncHTTP:
         spec: RequestSpec,
         *,
         stream: bool,
-        conflict: type[LmsystemsError],
+        conflict: type[ConflictError],
         timeout: httpx.Timeout | None,
         max_retries: int | None,
     ) -> httpx.Response:
@@ -101,7 +102,7 @@ class SyncHTTP:
                     endpoint, spec, lost, started=started, attempt=attempt, retries=retries, delay=delay
                 )
                 if delay is None:
-                    raise lost from None
+                    raise lost from masked(error)
                 sleep(delay)
                 attempt += 1
                 continue
@@ -115,7 +116,7 @@ class SyncHTTP:
                 log_failure(
                     endpoint, spec, broken, started=started, attempt=attempt, retries=retries, delay=None
                 )
-                raise broken from None
+                raise broken from masked(error)
             finally:
                 response.close()
             target = redirect_target(endpoint, spec, response)
@@ -147,7 +148,7 @@ class SyncHTTP:
         endpoint: Endpoint,
         spec: RequestSpec,
         *,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> Any:
@@ -162,7 +163,7 @@ class SyncHTTP:
         endpoint: Endpoint,
         spec: RequestSpec,
         *,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> tuple[Any, httpx.Headers]:
@@ -178,7 +179,7 @@ class SyncHTTP:
         endpoint: Endpoint,
         spec: RequestSpec,
         *,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
         max_retries: int | None = None,
     ) -> Iterator[httpx.Response]:

@@ -76,7 +76,7 @@ class SyncRunStrategy:
         *,
         stream_modes: Sequence[str] | None = None,
         on_started: Callable[[StreamProgress], None] | None = None,
-        conflict: type[LmsystemsError] = ConflictError,
+        conflict: type[ConflictError] = ConflictError,
     ) -> None:
         self.progress = progress
         self.conflict = conflict
@@ -148,7 +148,7 @@ class SyncThreadStrategy:
     ) -> None:
         assert progress.thread_id is not None and progress.tracker is not None
         self.progress = progress
-        self.conflict: type[LmsystemsError] = ConflictError
+        self.conflict: type[ConflictError] = ConflictError
         self.thread_id = progress.thread_id
         self.tracker = progress.tracker
         self._runs = runs
