@@ -37,6 +37,7 @@ from ._exceptions import (
     RateLimitError,
     RunError,
     StreamError,
+    StreamGapError,
     ThreadBusyError,
     UnauthorizedError,
     UnprocessableEntityError,
@@ -52,7 +53,10 @@ from ._types import (
 
 if TYPE_CHECKING:
     from ._async._client import LmsystemsClient
+    from ._async._session import AsyncThreadStream
     from ._async._stream import AsyncRunStream
+    from ._session_core import SessionInterrupt
+    from ._sync._session import SyncThreadStream
     from ._sync._stream import SyncRunStream
     from ._sync_client import SyncLmsystemsClient
     from ._types import Assistant, Checkpoint, Cron, Interrupt, Run, StoreItem, Thread, ThreadState
@@ -65,6 +69,9 @@ _LAZY = {
     "AsyncRunStream": "._async._stream",
     "SyncLmsystemsClient": "._sync_client",
     "SyncRunStream": "._sync._stream",
+    "AsyncThreadStream": "._async._session",
+    "SyncThreadStream": "._sync._session",
+    "SessionInterrupt": "._session_core",
     "PurchasedGraph": ".purchased_graph",  # needs the langgraph extra
     # The result TypedDicts: plain dicts at run time, their generated module loads when first asked for.
     **dict.fromkeys(
@@ -83,6 +90,7 @@ __all__ = [
     "APITimeoutError",
     "Assistant",
     "AsyncRunStream",
+    "AsyncThreadStream",
     "AuthenticationError",
     "BadRequestError",
     "Checkpoint",
@@ -104,13 +112,16 @@ __all__ = [
     "RateLimitError",
     "Run",
     "RunError",
+    "SessionInterrupt",
     "StateUpdateResult",
     "StoreItem",
     "StreamError",
+    "StreamGapError",
     "StreamMode",
     "StreamPart",
     "SyncLmsystemsClient",
     "SyncRunStream",
+    "SyncThreadStream",
     "Thread",
     "ThreadBusyError",
     "ThreadState",

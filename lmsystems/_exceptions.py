@@ -14,6 +14,7 @@
         │   └── APITimeoutError (TimeoutError)
         ├── APIResponseError         an answer we cannot use (not JSON, wrong content type, broken stream)
         │   └── StreamError          a broken event stream (truncated, too large, bad UTF-8, resume gave up)
+        │       └── StreamGapError   a repaired session stream could not prove it lost or repeated nothing
         └── APIStatusError           every non-2xx answer, whatever else it is:
             ├── BadRequestError          400 (also an InputError)
             ├── UnauthorizedError        401 (also an AuthenticationError)
@@ -61,6 +62,7 @@ __all__ = [
     "RateLimitError",
     "RunError",
     "StreamError",
+    "StreamGapError",
     "ThreadBusyError",
     "UnauthorizedError",
     "UnprocessableEntityError",
@@ -183,6 +185,12 @@ class StreamError(APIResponseError):
         super().__init__(message, **kwargs)
         self.events_delivered = events_delivered
         self.resumable = resumable
+
+
+class StreamGapError(StreamError):
+    """A thread session's connection was repaired, but the server's replay could not prove that no event was
+    missed or repeated (or the server said `resume_gap`). The message names the gap; the session goes on
+    (iterate again to continue)."""
 
 
 class APIStatusError(APIError):

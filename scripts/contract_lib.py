@@ -47,6 +47,7 @@ __all__ = [
     "DEPLOYMENT_ENUM_FIELDS",
     "ERRATUM_KEY",
     "GROUPS",
+    "NOT_DESCRIBED",
     "REPO_ROOT",
     "SSE_EVENTS_KEY",
     "SSE_MEDIA_TYPE",
@@ -72,6 +73,7 @@ __all__ = [
     "enum_values",
     "format_findings",
     "is_ignored",
+    "not_described_reason",
     "required_fields",
     "server_version",
     "template_key",
@@ -84,17 +86,18 @@ OpKey = tuple[str, str]
 HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = REPO_ROOT / "openapi" / "agent-server.yaml"
-#: Server paths we deliberately leave out of our spec (prefixes of path templates).
-DEFAULT_IGNORED_PATHS: tuple[str, ...] = (
-    "/a2a",
-    "/mcp",
-    "/docs",
-    "/metrics",
-    "/openapi.json",
-    "/threads/{thread_id}/stream/events",
-    "/threads/{thread_id}/commands",
-    "/threads/{thread_id}/storage",
-)
+#: Server paths our spec deliberately does not describe (prefixes of path templates), each with the reason;
+#: the drift report lists every server operation under them with its reason instead of hiding it.
+NOT_DESCRIBED: dict[str, str] = {
+    "/a2a": "the Agent-to-Agent (A2A) JSON-RPC endpoint, for A2A clients, not this SDK",
+    "/mcp": "the Model Context Protocol endpoint, for MCP clients, not this SDK",
+    "/docs": "the server's interactive API documentation page, for browsers",
+    "/metrics": "Prometheus metrics, for monitoring systems",
+    "/openapi.json": "the server's own OpenAPI document, which the contract check reads",
+}
+DEFAULT_IGNORED_PATHS: tuple[str, ...] = tuple(NOT_DESCRIBED)
+
+
 #: Fields whose enum in the server's spec lists deployment details (its graph ids), not API values.
 DEPLOYMENT_ENUM_FIELDS = frozenset({"graph_id"})
 ERRATUM_KEY = "x-live-spec-erratum"
@@ -175,6 +178,14 @@ def format_findings(findings: Iterable[Finding], indent: str = "  ") -> str:
 def template_key(path: str) -> str:
     """``/threads/{thread_id}`` -> ``/threads/{}``: the path shape, independent of parameter names."""
     return _PARAM_RE.sub("{}", path)
+
+
+def not_described_reason(path: str, reasons: Mapping[str, str] | None = None) -> str | None:
+    """Why our spec leaves the server's ``path`` out (from :data:`NOT_DESCRIBED`), or None."""
+    for prefix, reason in (NOT_DESCRIBED if reasons is None else reasons).items():
+        if is_ignored(path, (prefix,)):
+            return reason
+    return None
 
 
 def is_ignored(path: str, ignored: Iterable[str]) -> bool:
@@ -911,6 +922,7 @@ GROUPS: tuple[str, ...] = (
     "runs",
     "cancel",
     "streams",
+    "sessions",
     "stateless",
     "crons",
     "store",
@@ -919,6 +931,7 @@ GROUPS: tuple[str, ...] = (
 _ALL_MODES = ["values", "updates", "messages-tuple", "tasks", "checkpoints", "events", "debug", "custom"]
 _MESSAGE_MODES = ["messages", "values"]
 _THREAD_STREAM_MODES = "run_modes,lifecycle,state_update"
+_RUN_ENDED = frozenset({"completed", "failed", "interrupted"})
 _NEVER = "0 0 1 1 *"  # cron schedule: once a year, never during a check
 
 
@@ -1282,6 +1295,66 @@ class Exerciser:
         follower.join(self.stream_deadline + 5)
         if errors:
             raise errors[0]
+
+    def _group_sessions(self) -> None:
+        """Thread sessions: a protocol command starts a run that the thread's event stream follows to its
+        end; protocol errors (200 with ``type: error``), a malformed envelope (400); the thread storage."""
+        case = self.plain
+        t = self._new_thread()
+        errors: list[Exception] = []
+
+        def run_ended(event: SseEvent) -> bool:
+            data = event.json()
+            params = data.get("params", {}) if isinstance(data, dict) else {}
+            status = params.get("data", {}).get("event") if isinstance(params.get("data"), dict) else None
+            return event.base == "lifecycle" and params.get("namespace") == [] and status in _RUN_ENDED
+
+        def follow() -> None:
+            try:
+                body = {
+                    "channels": ["values", "updates", "messages", "tools", "custom", "lifecycle", "input"]
+                }
+                self.call("POST", "/threads/{thread_id}/stream/events", t, json=body, stop=run_ended)
+            except Exception as exc:  # re-raised in the group's thread
+                errors.append(exc)
+
+        follower = threading.Thread(target=follow, daemon=True)
+        follower.start()
+        time.sleep(0.5)
+        command = {"assistant_id": case.graph_id, "input": case.input}
+        started = self.call(
+            "POST",
+            "/threads/{thread_id}/commands",
+            t,
+            json={"id": 1, "method": "run.start", "params": command},
+        ).json()
+        if started.get("type") != "success" or not started.get("result", {}).get("run_id"):
+            raise _StepFailed("POST /threads/{thread_id}/commands", f"run.start answered {started}")
+        follower.join(self.stream_deadline + 5)
+        if errors:
+            raise errors[0]
+        unknown = self.call(
+            "POST", "/threads/{thread_id}/commands", t, json={"id": 2, "method": "no.such.command"}
+        ).json()
+        if unknown.get("error") != "unknown_command":
+            raise _StepFailed("POST /threads/{thread_id}/commands", f"an unknown command answered {unknown}")
+        self.call(
+            "POST",
+            "/threads/{thread_id}/commands",
+            t,
+            json={"method": "run.start"},
+            expect=(400,),
+            check_body=False,
+        )
+        self.call(
+            "POST",
+            "/threads/{thread_id}/stream/events",
+            t,
+            json={"channels": []},
+            expect=(400,),
+            check_body=False,
+        )
+        self.call("GET", "/threads/{thread_id}/storage", t)
 
     def _group_cancel(self) -> None:
         t = self._new_thread()

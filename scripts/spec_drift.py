@@ -54,6 +54,20 @@ def render(findings: Sequence[cl.Finding]) -> str:
     return "\n\n".join(blocks)
 
 
+def render_not_described(spec: cl.Spec, live: cl.Spec, ignored: Sequence[str]) -> str:
+    """The server's operations our spec leaves out on purpose, each with the reason."""
+    lines = []
+    for key, op in sorted(live.operations.items()):
+        if key in spec.operations:
+            continue
+        reason = cl.not_described_reason(op.path)
+        if reason is None and cl.is_ignored(op.path, ignored):
+            reason = "left out with --ignore"
+        if reason is not None:
+            lines.append(f"  {op.label}: {reason}")
+    return f"Not described, on purpose: {len(lines)}\n" + ("\n".join(lines) if lines else "  (none)")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     headers = cl.auth_headers(args.api_key)
@@ -61,6 +75,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     findings = cl.compare_specs(spec, live, (*cl.DEFAULT_IGNORED_PATHS, *args.ignore))
     print(f"Drift: {args.spec} vs {live.source} (langgraph-api {cl.server_version(args.server, headers)})\n")
     print(render(findings))
+    print()
+    print(render_not_described(spec, live, args.ignore))
     breaking = [f for f in findings if f.check == cl.Check.CONFORMANCE and f.failing]
     print(f"\n{len(breaking)} difference(s) break the contract check (a).")
     return 1 if breaking else 0

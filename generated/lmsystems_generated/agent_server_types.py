@@ -7,6 +7,91 @@ from __future__ import annotations
 from typing import Any, Literal, NotRequired, TypeAlias, TypedDict
 
 
+class ProtocolEventStreamRequest(TypedDict):
+    channels: list[str]
+    namespaces: NotRequired[list[list[str]]]
+    """
+    Only events whose namespace starts with one of these.
+    """
+    depth: NotRequired[int]
+    """
+    How deep below those namespaces.
+    """
+    since: NotRequired[int]
+    """
+    Only events with a greater `seq` (of this connection).
+    """
+
+
+class ProtocolCommand(TypedDict):
+    id: int
+    """
+    Chosen by the client
+    """
+    method: str
+    """
+    run.start, input.respond, agent.getTree, subscription.subscribe, subscription.unsubscribe.
+    """
+    params: NotRequired[dict[str, Any]]
+
+
+class ProtocolResponseMeta(TypedDict):
+    applied_through_seq: NotRequired[int]
+
+
+class ProtocolSuccess(TypedDict):
+    type: Literal["success"]
+    id: int
+    result: dict[str, Any]
+    """
+    run.start: {run_id}
+    """
+    meta: NotRequired[ProtocolResponseMeta]
+
+
+class ProtocolError(TypedDict):
+    type: Literal["error"]
+    id: int | None
+    error: str
+    """
+    invalid_argument, unknown_command, unknown_error, no_such_run, no_such_subscription, no_such_namespace, no_such_interrupt, no_such_checkpoint, permission_denied, not_supported, unsupported, resume_gap (the server's list grows: kept open).
+    """
+    message: str
+    stacktrace: NotRequired[str]
+    meta: NotRequired[ProtocolResponseMeta]
+
+
+class Params(TypedDict):
+    namespace: list[str]
+    timestamp: int
+    data: Any
+    node: NotRequired[str]
+
+
+class ProtocolEvent(TypedDict):
+    type: Literal["event"]
+    event_id: str
+    seq: int
+    method: str
+    params: Params
+
+
+class ByChannel(TypedDict):
+    versions: int
+    bytes: int
+
+
+class ChannelValues(TypedDict):
+    count: int
+    bytes: int
+    by_channel: dict[str, ByChannel]
+
+
+class StorageSection(TypedDict):
+    count: int
+    bytes: int
+
+
 class ErrorResponse(TypedDict):
     """
     The body of an error answer.
@@ -865,6 +950,14 @@ class CronCountRequest(TypedDict):
     assistant_id: NotRequired[str]
     thread_id: NotRequired[str]
     metadata: NotRequired[dict[str, Any]]
+
+
+class ThreadStorage(TypedDict):
+    thread_id: str
+    total_bytes: int
+    checkpoints: StorageSection
+    channel_values: ChannelValues
+    pending_writes: StorageSection
 
 
 class GraphSchemas(TypedDict):

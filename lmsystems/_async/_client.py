@@ -21,6 +21,7 @@ from ._assistants import AsyncAssistants
 from ._core import AsyncCore
 from ._crons import AsyncCrons
 from ._runs import AsyncRuns
+from ._session import AsyncThreadStream
 from ._store import AsyncStore
 from ._stream import AsyncRunStream
 from ._threads import AsyncThreads
@@ -313,6 +314,31 @@ class LmsystemsClient:
         if not isinstance(run_id, str) or not run_id:
             raise InputError(f"run_id must be a non-empty string, not {run_id!r}")
         await self._core.track_run(run_id)
+
+    @operation("send_protocol_command", "stream_thread_events")
+    def thread_stream(
+        self,
+        thread: Thread | str | None = None,
+        *,
+        assistant_id: str | None = None,
+        transport: str = "sse",
+        max_reconnects: int | None = None,
+    ) -> AsyncThreadStream:
+        """A session on `thread` (None: a new thread) over the event-streaming protocol: `async with` it,
+        `await session.start(input)`, then iterate its typed events or its projections (`messages()`,
+        `values()`, `tool_calls()`, `subgraphs()`, `custom(name)`, `interrupts`), `respond(value)` to an
+        interrupt and `await session.output()` for the final values.
+
+        `transport`: "sse" (one event stream, commands as short requests) or "websocket" (one socket for
+        both; `pip install "lmsystems[websocket]"`). See the guide's *Thread sessions* for when to use it
+        rather than `stream_run`.
+        """
+        limits = self._core.settings.stream_limits
+        if max_reconnects is not None:
+            limits = limits.override(max_reconnects=max_reconnects)
+        return AsyncThreadStream(
+            self._core, thread, assistant_id=assistant_id, transport=transport, limits=limits
+        )
 
     @operation("health_check")
     async def health(self) -> bool:

@@ -67,6 +67,12 @@ class AsyncThreads:
         )
         return cast("Thread", await self._core.request(spec))
 
+    @operation("get_thread_storage")
+    async def get_storage(self, thread: Thread | str) -> dict[str, Any]:
+        """The bytes the thread's checkpoints occupy in the server's built-in checkpointer, by section."""
+        spec = build("threads.get_thread_storage", check.thread_id(thread))
+        return cast("dict[str, Any]", await self._core.request(spec))
+
     @operation("patch_thread")
     async def update(
         self,

@@ -22,6 +22,7 @@ from ._assistants import SyncAssistants
 from ._core import SyncCore
 from ._crons import SyncCrons
 from ._runs import SyncRuns
+from ._session import SyncThreadStream
 from ._store import SyncStore
 from ._stream import SyncRunStream
 from ._threads import SyncThreads
@@ -312,6 +313,31 @@ class _SyncLmsystemsClient:
         if not isinstance(run_id, str) or not run_id:
             raise InputError(f"run_id must be a non-empty string, not {run_id!r}")
         self._core.track_run(run_id)
+
+    @operation("send_protocol_command", "stream_thread_events")
+    def thread_stream(
+        self,
+        thread: Thread | str | None = None,
+        *,
+        assistant_id: str | None = None,
+        transport: str = "sse",
+        max_reconnects: int | None = None,
+    ) -> SyncThreadStream:
+        """A session on `thread` (None: a new thread) over the event-streaming protocol: `with` it,
+        `session.start(input)`, then iterate its typed events or its projections (`messages()`,
+        `values()`, `tool_calls()`, `subgraphs()`, `custom(name)`, `interrupts`), `respond(value)` to an
+        interrupt and `session.output()` for the final values.
+
+        `transport`: "sse" (one event stream, commands as short requests) or "websocket" (one socket for
+        both; `pip install "lmsystems[websocket]"`). See the guide's *Thread sessions* for when to use it
+        rather than `stream_run`.
+        """
+        limits = self._core.settings.stream_limits
+        if max_reconnects is not None:
+            limits = limits.override(max_reconnects=max_reconnects)
+        return SyncThreadStream(
+            self._core, thread, assistant_id=assistant_id, transport=transport, limits=limits
+        )
 
     @operation("health_check")
     def health(self) -> bool:

@@ -68,6 +68,12 @@ class SyncThreads:
         )
         return cast("Thread", self._core.request(spec))
 
+    @operation("get_thread_storage")
+    def get_storage(self, thread: Thread | str) -> dict[str, Any]:
+        """The bytes the thread's checkpoints occupy in the server's built-in checkpointer, by section."""
+        spec = build("threads.get_thread_storage", check.thread_id(thread))
+        return cast("dict[str, Any]", self._core.request(spec))
+
     @operation("patch_thread")
     def update(
         self,

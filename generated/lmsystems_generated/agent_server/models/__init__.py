@@ -60,6 +60,15 @@ if TYPE_CHECKING:
     from .node_updates import NodeUpdates
     from .on_completion import OnCompletion
     from .on_disconnect import OnDisconnect
+    from .protocol_command import ProtocolCommand
+    from .protocol_command_params import ProtocolCommandParams
+    from .protocol_error import ProtocolError
+    from .protocol_event import ProtocolEvent
+    from .protocol_event_params import ProtocolEventParams
+    from .protocol_event_stream_request import ProtocolEventStreamRequest
+    from .protocol_response_meta import ProtocolResponseMeta
+    from .protocol_success import ProtocolSuccess
+    from .protocol_success_result import ProtocolSuccessResult
     from .run import Run
     from .run_create import RunCreate
     from .run_create_fields import RunCreateFields
@@ -75,6 +84,7 @@ if TYPE_CHECKING:
     from .sort_order import SortOrder
     from .stateless_run_create import StatelessRunCreate
     from .stateless_run_stream_create import StatelessRunStreamCreate
+    from .storage_section import StorageSection
     from .store_delete_request import StoreDeleteRequest
     from .store_item import StoreItem
     from .store_namespaces_request import StoreNamespacesRequest
@@ -105,6 +115,14 @@ if TYPE_CHECKING:
     from .thread_state_update import ThreadStateUpdate
     from .thread_state_update_result import ThreadStateUpdateResult
     from .thread_status import ThreadStatus
+    from .thread_storage import ThreadStorage
+    from .thread_storage_channel_values import ThreadStorageChannelValues
+    from .thread_storage_channel_values_by_channel import (
+        ThreadStorageChannelValuesByChannel,
+    )
+    from .thread_storage_channel_values_by_channel_additional_property import (
+        ThreadStorageChannelValuesByChannelAdditionalProperty,
+    )
     from .thread_superstep import ThreadSuperstep
     from .thread_superstep_update import ThreadSuperstepUpdate
     from .thread_task import ThreadTask
@@ -158,6 +176,15 @@ _MODULE_OF: dict[str, str] = {
     "NodeUpdates": ".node_updates",
     "OnCompletion": ".on_completion",
     "OnDisconnect": ".on_disconnect",
+    "ProtocolCommand": ".protocol_command",
+    "ProtocolCommandParams": ".protocol_command_params",
+    "ProtocolError": ".protocol_error",
+    "ProtocolEvent": ".protocol_event",
+    "ProtocolEventParams": ".protocol_event_params",
+    "ProtocolEventStreamRequest": ".protocol_event_stream_request",
+    "ProtocolResponseMeta": ".protocol_response_meta",
+    "ProtocolSuccess": ".protocol_success",
+    "ProtocolSuccessResult": ".protocol_success_result",
     "Run": ".run",
     "RunCreate": ".run_create",
     "RunCreateFields": ".run_create_fields",
@@ -173,6 +200,7 @@ _MODULE_OF: dict[str, str] = {
     "SortOrder": ".sort_order",
     "StatelessRunCreate": ".stateless_run_create",
     "StatelessRunStreamCreate": ".stateless_run_stream_create",
+    "StorageSection": ".storage_section",
     "StoreDeleteRequest": ".store_delete_request",
     "StoreItem": ".store_item",
     "StoreNamespacesRequest": ".store_namespaces_request",
@@ -203,6 +231,10 @@ _MODULE_OF: dict[str, str] = {
     "ThreadStateUpdate": ".thread_state_update",
     "ThreadStateUpdateResult": ".thread_state_update_result",
     "ThreadStatus": ".thread_status",
+    "ThreadStorage": ".thread_storage",
+    "ThreadStorageChannelValues": ".thread_storage_channel_values",
+    "ThreadStorageChannelValuesByChannel": ".thread_storage_channel_values_by_channel",
+    "ThreadStorageChannelValuesByChannelAdditionalProperty": ".thread_storage_channel_values_by_channel_additional_property",
     "ThreadSuperstep": ".thread_superstep",
     "ThreadSuperstepUpdate": ".thread_superstep_update",
     "ThreadTask": ".thread_task",
@@ -257,6 +289,15 @@ __all__ = (
     "NodeUpdates",
     "OnCompletion",
     "OnDisconnect",
+    "ProtocolCommand",
+    "ProtocolCommandParams",
+    "ProtocolError",
+    "ProtocolEvent",
+    "ProtocolEventParams",
+    "ProtocolEventStreamRequest",
+    "ProtocolResponseMeta",
+    "ProtocolSuccess",
+    "ProtocolSuccessResult",
     "Run",
     "RunCreate",
     "RunCreateFields",
@@ -272,6 +313,7 @@ __all__ = (
     "SortOrder",
     "StatelessRunCreate",
     "StatelessRunStreamCreate",
+    "StorageSection",
     "StoreDeleteRequest",
     "StoreItem",
     "StoreNamespacesRequest",
@@ -302,6 +344,10 @@ __all__ = (
     "ThreadStateUpdate",
     "ThreadStateUpdateResult",
     "ThreadStatus",
+    "ThreadStorage",
+    "ThreadStorageChannelValues",
+    "ThreadStorageChannelValuesByChannel",
+    "ThreadStorageChannelValuesByChannelAdditionalProperty",
     "ThreadSuperstep",
     "ThreadSuperstepUpdate",
     "ThreadTask",

@@ -1,0 +1,757 @@
+"""Thread sessions: one connection that follows every run of a thread on the event-streaming protocol.
+
+    async with client.thread_stream(assistant_id="agent") as session:
+        await session.start({"messages": [...]})
+        async for message in session.messages():
+            async for delta in message:
+                print(delta, end="")
+        if session.interrupts:
+            await session.respond(True)
+        print(await session.output())
+
+Nothing reads the connection in the background: whoever waits for an event (an iteration, `text()`,
+`output()`, a WebSocket command's answer) reads the next batch and files it in the session's log, where
+every projection finds it. So reading inside an iteration cannot deadlock, and a projection never ends
+before the events it wants were read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import quote
+
+from .. import _retry
+from .. import _validation as check
+from .._exceptions import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    InputError,
+    LmsystemsError,
+    RunError,
+    StreamError,
+    StreamGapError,
+)
+from .._requests import Endpoint, build
+from .._session_core import (
+    CHANNELS,
+    EventLog,
+    ReplayGuard,
+    Run,
+    SessionInterrupt,
+    Subgraph,
+    check_event,
+    check_transport,
+    command_result,
+    decode_message,
+    encode_command,
+    is_root,
+    lifecycle_status,
+    respond_params,
+    run_start_params,
+    ws_failure,
+)
+from .._settings import StreamLimits
+from ._core import AsyncCore
+from ._io import Lock, sleep, ws_connect, ws_recv
+
+if TYPE_CHECKING:
+    from langchain_protocol.protocol import Event
+
+    from .._types import Thread
+
+logger = logging.getLogger("lmsystems")
+
+T = TypeVar("T")
+_SKIP: Any = object()
+
+
+class _AsyncSSE:
+    """The SSE transport: events on one long POST, commands as short POSTs on the pooled client."""
+
+    inline_commands = False
+
+    def __init__(self, core: AsyncCore, endpoint: Endpoint, thread_id: str, limits: StreamLimits) -> None:
+        self._core, self._endpoint, self._thread_id, self._limits = core, endpoint, thread_id, limits
+        self._spec = build(
+            "sessions.stream_thread_events",
+            thread_id,
+            body_model="ProtocolEventStreamRequest",
+            body={"channels": list(CHANNELS)},
+        )
+        self._opened: Any = None
+        self._batches: AsyncIterator[Any] | None = None
+
+    async def open(self) -> None:
+        opened = self._core.http.stream(self._endpoint, self._spec, max_retries=0)
+        response = await opened.__aenter__()
+        self._opened = opened
+        self._batches = self._core.http.events(
+            self._endpoint, self._spec, response, max_event_bytes=self._limits.max_event_bytes
+        ).__aiter__()
+
+    async def read(self) -> list[dict[str, Any]] | None:
+        """The next messages (None: the server closed the stream)."""
+        if self._batches is None:
+            return None
+        try:
+            batch = await self._batches.__anext__()
+        except StopAsyncIteration:
+            return None
+        return [decode_message(event.data) for event in batch if event.data]
+
+    async def command(self, payload: dict[str, Any]) -> Any:
+        spec = build(
+            "sessions.send_protocol_command", self._thread_id, body_model="ProtocolCommand", body=payload
+        )
+        return await self._core.http.request(self._endpoint, spec, max_retries=0)
+
+    async def send(self, payload: bytes) -> None:
+        raise NotImplementedError  # never called: commands are not inline on SSE
+
+    async def aclose(self) -> None:
+        opened, self._opened, self._batches = self._opened, None, None
+        if opened is not None:
+            await opened.__aexit__(None, None, None)
+
+
+class _AsyncWebSocket:
+    """The WebSocket transport: commands, their answers and the events share one socket."""
+
+    inline_commands = True
+
+    def __init__(self, core: AsyncCore, endpoint: Endpoint, thread_id: str, limits: StreamLimits) -> None:
+        base = endpoint.base_url.rstrip("/")
+        scheme, _, rest = base.partition("://")
+        path = f"/threads/{quote(thread_id, safe='')}/stream/events"
+        self._url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}{path}"
+        self._where = f"the WebSocket of thread {thread_id} at {endpoint.base_url}"
+        self._headers = dict(endpoint.headers)
+        self._core, self._limits = core, limits
+        self._ws: Any = None
+
+    async def open(self) -> None:
+        timeout = self._core.settings.timeout
+        try:
+            self._ws = await ws_connect(
+                self._url,
+                self._headers,
+                open_timeout=timeout.connect,
+                max_size=self._limits.max_event_bytes,
+            )
+        except Exception as error:
+            raise (
+                ws_failure(error, self._where, connecting=True) or APIConnectionError(f"{self._where} closed")
+            ) from None
+
+    async def read(self) -> list[dict[str, Any]] | None:
+        if self._ws is None:
+            return None
+        try:
+            message = await ws_recv(self._ws, self._core.settings.timeout.read)
+        except Exception as error:
+            failure = ws_failure(error, self._where)
+            if failure is None:
+                return None  # closed normally
+            raise failure from None
+        return [decode_message(message)]
+
+    async def send(self, payload: bytes) -> None:
+        if self._ws is None:
+            raise APIConnectionError(f"{self._where} is closed")
+        try:
+            await self._ws.send(payload.decode())
+        except Exception as error:
+            raise (
+                ws_failure(error, self._where) or APIConnectionError(f"{self._where} was closed")
+            ) from None
+
+    async def command(self, payload: dict[str, Any]) -> Any:
+        raise NotImplementedError  # never called: commands are inline on a WebSocket
+
+    async def aclose(self) -> None:
+        ws, self._ws = self._ws, None
+        if ws is not None:
+            try:
+                await ws.close()
+            except Exception:  # closing a broken socket: nothing left to do
+                logger.debug("closing %s failed", self._where, exc_info=True)
+
+
+class AsyncThreadStream:
+    """A session on one thread: start runs, iterate their typed events and projections, answer interrupts.
+
+    Use it as a context manager (`async with client.thread_stream(...) as session:`); it holds one event
+    connection (SSE, or a WebSocket that also carries the commands). A dropped connection is repaired
+    (up to `max_reconnects` consecutive attempts); if the server's replay cannot prove that nothing was
+    missed or repeated, the next read raises StreamGapError naming the gap, and the session goes on.
+    """
+
+    def __init__(
+        self,
+        core: AsyncCore,
+        thread: Thread | str | None,
+        *,
+        assistant_id: str | None,
+        transport: str,
+        limits: StreamLimits,
+    ) -> None:
+        self._core = core
+        self._thread_id = check.thread_id(thread) if thread is not None else None
+        self._assistant_id = (
+            check.identifier(assistant_id, argument="assistant_id") if assistant_id is not None else None
+        )
+        core.assistant_for_run(self._assistant_id)
+        self._transport_name = check_transport(transport)
+        self._limits = limits
+        self._log = EventLog()
+        self._guard = ReplayGuard()
+        self._connection: _AsyncSSE | _AsyncWebSocket | None = None
+        self._endpoint: Endpoint | None = None
+        self._answers: dict[int, Any] = {}
+        self._next_id = 0
+        self._lock = Lock()
+        self._closed = False
+        self._opened = False
+        self.reconnects = 0
+
+    def __repr__(self) -> str:
+        return f"AsyncThreadStream(thread_id={self._thread_id!r}, transport={self._transport_name!r})"
+
+    @property
+    def thread_id(self) -> str | None:
+        """The thread (created on entry when none was given)."""
+        return self._thread_id
+
+    @property
+    def transport(self) -> str:
+        return self._transport_name
+
+    # ----------------------------------------------------------------------------------- lifecycle
+
+    async def __aenter__(self) -> AsyncThreadStream:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def open(self) -> None:
+        """Create the thread if needed and open the event connection (done by `async with`)."""
+        if self._closed:
+            raise APIConnectionError("this session was closed: open a new one")
+        if self._opened:
+            return
+        self._endpoint = await self._core.endpoint()
+        if self._thread_id is None:
+            created = await self._core.request(
+                build("threads.create_thread", body_model="ThreadCreate", body={})
+            )
+            self._thread_id = str(created["thread_id"]) if isinstance(created, dict) else None
+            if not self._thread_id:
+                raise APIResponseError(f"creating a thread answered no thread_id: {created!r:.200}")
+        await self._connect()
+        self._opened = True
+
+    async def aclose(self) -> None:
+        """Close the event connection (runs go on on the server)."""
+        self._closed = True
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.aclose()
+
+    async def _connect(self) -> None:
+        assert self._endpoint is not None and self._thread_id is not None
+        cls = _AsyncSSE if self._transport_name == "sse" else _AsyncWebSocket
+        connection = cls(self._core, self._endpoint, self._thread_id, self._limits)
+        await connection.open()
+        self._connection = connection
+        if connection.inline_commands:
+            await self._command("subscription.subscribe", {"channels": list(CHANNELS)})
+
+    # ------------------------------------------------------------------------------------ commands
+
+    async def start(
+        self,
+        input: Any = None,
+        *,
+        config: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+        multitask_strategy: str | None = None,
+        assistant_id: str | None = None,
+    ) -> str:
+        """Start a run on the thread (its events come on this session) and return its run id."""
+        deployment = await self._core.deployment()
+        assistant = assistant_id or self._assistant_id or deployment.assistant_id
+        if assistant is None:
+            raise InputError("this client has no graph: pass assistant_id=... to thread_stream() or start()")
+        params = run_start_params(
+            assistant,
+            input,
+            config=config,
+            metadata=metadata,
+            multitask_strategy=multitask_strategy,
+            configurable=deployment.configurable,
+        )
+        await self._ready()
+        mark = self._log.asking()
+        result = await self._command("run.start", params)
+        run_id = result.get("run_id")
+        if not isinstance(run_id, str) or not run_id:
+            raise APIResponseError(f"run.start answered no run_id: {result!r:.200}")
+        self._log.claim(run_id, mark)
+        await self._core.track_run(run_id)
+        return run_id
+
+    async def respond(self, value: Any, *, interrupt_id: str | None = None) -> None:
+        """Answer an interrupt of the last run (the only one, or `interrupt_id`); a new run resumes the
+        graph and streams on this session."""
+        pending = self.interrupts
+        if interrupt_id is None:
+            if len(pending) != 1:
+                raise InputError(
+                    f"the last run waits for {len(pending)} interrupts: pass interrupt_id= (one of "
+                    f"{[i.id for i in pending]})"
+                    if pending
+                    else "the last run did not stop at an interrupt: nothing to respond to"
+                )
+            target = pending[0]
+        else:
+            check.identifier(interrupt_id, argument="interrupt_id")
+            found = [i for i in pending if i.id == interrupt_id]
+            target = found[0] if found else SessionInterrupt(interrupt_id, None)
+        params = respond_params(target, value)
+        await self._ready()
+        mark = self._log.asking()
+        await self._command("input.respond", params)
+        self._log.claim(None, mark)
+
+    async def _ready(self) -> None:
+        if not self._opened:
+            await self.open()
+        if self._closed:
+            raise APIConnectionError("this session was closed: open a new one")
+
+    async def _command(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        self._next_id += 1
+        command_id = self._next_id
+        connection = self._connection
+        if connection is None:
+            raise APIConnectionError("this session has no connection")
+        if not connection.inline_commands:
+            answer = await connection.command({"id": command_id, "method": method, "params": params})
+            return command_result(answer, method)
+        await connection.send(encode_command(command_id, method, params))
+        while command_id not in self._answers:
+            if connection is not self._connection:
+                raise APIConnectionError(
+                    f"the connection dropped before {method} was answered: whether it took effect is unknown"
+                )
+            await self._pump()
+        return command_result(self._answers.pop(command_id), method)
+
+    # --------------------------------------------------------------------------------- reading
+
+    async def _pump(self) -> None:
+        """Read the next batch from the connection into the log (repairing a dropped connection)."""
+        lock_held_by_other = self._lock.locked()
+        async with self._lock:
+            if lock_held_by_other:
+                return  # someone else read while we waited: look at the log again first
+            await self._read_once()
+
+    async def _read_once(self) -> None:
+        failures = 0
+        while True:
+            connection = self._connection
+            if connection is None:
+                raise APIConnectionError("this session was closed: open a new one")
+            try:
+                messages = await connection.read()
+            except (APIConnectionError, StreamError) as error:
+                if isinstance(error, APITimeoutError) and error.final:
+                    raise
+                if isinstance(error, StreamError) and not error.resumable:
+                    raise
+                failures += 1
+                await self._reconnect(failures, error)
+                continue
+            if messages is None:
+                self._guard.replay_ended()
+                failures += 1
+                await self._reconnect(failures, None)
+                continue
+            for message in messages:
+                self._file(message)
+            return
+
+    def _file(self, message: dict[str, Any]) -> None:
+        if message.get("type") == "event":
+            event = check_event(message)
+            if self._guard.admit(event):
+                self._log.feed(event)
+        elif isinstance(message.get("id"), int):
+            self._answers[message["id"]] = message
+        elif message.get("type") == "error":
+            raise APIResponseError(
+                f"the agent server reported: {message.get('message')!r:.200}", body=message
+            )
+
+    async def _reconnect(self, failures: int, error: LmsystemsError | None) -> None:
+        if self._closed:
+            raise APIConnectionError("this session was closed: open a new one")
+        if failures > self._limits.max_reconnects:
+            raise StreamError(
+                f"the session's connection dropped and {failures - 1} reconnects failed"
+                + (f": {error}" if error else ""),
+                events_delivered=len(self._log.events),
+            )
+        old, self._connection = self._connection, None
+        if old is not None:
+            await old.aclose()
+        await sleep(_retry.backoff(failures - 1))
+        logger.info("thread session %s: reconnecting (%s)", self._thread_id, error or "the server closed it")
+        self._guard.reconnected()
+        try:
+            await self._connect()
+        except (APIConnectionError, StreamError) as failed:
+            logger.info("thread session %s: reconnect failed: %s", self._thread_id, failed)
+            return
+        self.reconnects += 1
+
+    async def _run(self, number: int) -> Run:
+        """The session's `number`-th run, once its first event was read."""
+        while True:
+            run = self._log.run(number)
+            if run is not None:
+                return run
+            if number > self._log.requested:
+                raise InputError("no run was started on this session: call start() first")
+            await self._pump()
+
+    async def _next(self, number: int, index: int, want: Callable[[Event, int], Any]) -> tuple[int, Any]:
+        """From log position `index` on, the next event of run `number` that `want` maps to a value."""
+        run = await self._run(number)
+        index = max(index, run.start)
+        while True:
+            gap = self._guard.take_gap()
+            if gap is not None:
+                raise StreamGapError(gap, events_delivered=len(self._log.events))
+            events = self._log.events
+            limit = run.end if run.end is not None else len(events)
+            nxt = self._log.run(number + 1)
+            if nxt is not None:
+                limit = min(limit, nxt.start)
+            while index < limit:
+                value = want(events[index], index)
+                index += 1
+                if value is not _SKIP:
+                    return index, value
+            if run.end is not None or nxt is not None:
+                return index, _SKIP
+            await self._pump()
+
+    async def _settle(self, number: int) -> Run:
+        run = await self._run(number)
+        while run.end is None and self._log.run(number + 1) is None:
+            await self._pump()
+        return run
+
+    def _number(self) -> int:
+        return self._log.requested
+
+    # ----------------------------------------------------------------------------- projections
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        """Every event of the last run started, until it ends."""
+        return _AsyncProjection(self, self._number(), _every)
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every event of the last run started (same as iterating the session)."""
+        return _AsyncProjection(self, self._number(), _every)
+
+    def messages(self, *, namespace: list[str] | tuple[str, ...] = ()) -> AsyncIterator[AsyncMessage]:
+        """The messages of the last run (the root's, or those of a subgraph `namespace`), each a stream of
+        text deltas."""
+        number, wanted = self._number(), list(check.namespace(list(namespace)))
+
+        def want(event: Event, index: int) -> Any:
+            params = event["params"]
+            data = params.get("data")
+            if (
+                event["method"] == "messages"
+                and params["namespace"] == wanted
+                and isinstance(data, dict)
+                and data.get("event") == "message-start"
+            ):
+                return AsyncMessage(self, number, data, index)
+            return _SKIP
+
+        return _AsyncProjection(self, number, want)
+
+    def values(self, *, namespace: list[str] | tuple[str, ...] = ()) -> AsyncIterator[Any]:
+        """The state snapshots of the last run: the root's (a subgraph's with `namespace`)."""
+        wanted = list(check.namespace(list(namespace)))
+        return _AsyncProjection(
+            self,
+            self._number(),
+            lambda e, _: (
+                e["params"].get("data")
+                if e["method"] == "values" and e["params"]["namespace"] == wanted
+                else _SKIP
+            ),
+        )
+
+    def updates(self, *, namespace: list[str] | tuple[str, ...] = ()) -> AsyncIterator[Any]:
+        """The node updates of the last run (needs the graph's stream_transformers())."""
+        wanted = list(check.namespace(list(namespace)))
+        return _AsyncProjection(
+            self,
+            self._number(),
+            lambda e, _: (
+                e["params"].get("data")
+                if e["method"] == "updates" and e["params"]["namespace"] == wanted
+                else _SKIP
+            ),
+        )
+
+    def custom(self, name: str | None = None) -> AsyncIterator[Any]:
+        """Custom events of the last run: all (their data), or the payloads of the channel `name`."""
+        if name is not None:
+            check.identifier(name, argument="name")
+
+        def want(event: Event, _: int) -> Any:
+            if event["method"] != "custom":
+                return _SKIP
+            data = event["params"].get("data")
+            if name is None:
+                return data
+            if isinstance(data, dict) and data.get("name") == name and "payload" in data:
+                return data["payload"]
+            return _SKIP
+
+        return _AsyncProjection(self, self._number(), want)
+
+    def tool_calls(self) -> AsyncIterator[AsyncToolCall]:
+        """The tool calls of the last run, as they start (needs the graph's stream_transformers())."""
+        number = self._number()
+
+        def want(event: Event, _: int) -> Any:
+            data = event["params"].get("data")
+            if event["method"] == "tools" and isinstance(data, dict) and data.get("event") == "tool-started":
+                return AsyncToolCall(self, number, data, list(event["params"]["namespace"]))
+            return _SKIP
+
+        return _AsyncProjection(self, number, want)
+
+    def subgraphs(self) -> AsyncIterator[Subgraph]:
+        """The subgraphs the last run entered, as they start: each with its namespace and graph name."""
+
+        def want(event: Event, _: int) -> Any:
+            if event["method"] == "lifecycle" and not is_root(event) and lifecycle_status(event) == "started":
+                data = event["params"].get("data")
+                graph = data.get("graph_name") if isinstance(data, dict) else None
+                return Subgraph(
+                    tuple(event["params"]["namespace"]), graph if isinstance(graph, str) else None
+                )
+            return _SKIP
+
+        return _AsyncProjection(self, self._number(), want)
+
+    @property
+    def interrupts(self) -> list[SessionInterrupt]:
+        """The interrupts the last run stopped at (read so far), each with its `id` and `payload`."""
+        run = self._log.current
+        return list(run.interrupts) if run is not None else []
+
+    @property
+    def status(self) -> str | None:
+        """How the last run ended (completed, failed, interrupted), None while it runs."""
+        run = self._log.current
+        return run.status if run is not None else None
+
+    async def output(self) -> Any:
+        """Wait for the last run to end and return its final values (the root's last state snapshot).
+
+        A failed run raises RunError with the server's error type and message.
+        """
+        run = await self._settle(self._number())
+        if run.status == "failed":
+            raise await self._run_error(run)
+        return run.values
+
+    async def _run_error(self, run: Run) -> RunError:
+        error_type: str | None = None
+        if run.run_id is not None and self._thread_id is not None:
+            try:
+                joined = await self._core.request(build("runs.join_run", self._thread_id, run.run_id))
+            except LmsystemsError:
+                joined = None
+            detail = joined.get("__error__") if isinstance(joined, dict) else None
+            if isinstance(detail, dict):
+                error_type = str(detail.get("error")) if detail.get("error") else None
+        return RunError(
+            f"run {run.run_id} failed: {error_type + ': ' if error_type else ''}{run.error}",
+            error_type=error_type,
+            run_id=run.run_id,
+            thread_id=self._thread_id,
+        )
+
+
+def _every(event: Event, _: int) -> Any:
+    return event
+
+
+class _AsyncProjection(Generic[T]):
+    """A cursor over one run's events in the session's log; it reads the connection when it runs out."""
+
+    def __init__(self, session: AsyncThreadStream, number: int, want: Callable[[Event, int], Any]) -> None:
+        self._session, self._number, self._want, self._index = session, number, want, 0
+        self._done = False
+
+    def __aiter__(self) -> _AsyncProjection[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._done:
+            raise StopAsyncIteration
+        self._index, value = await self._session._next(self._number, self._index, self._want)
+        if value is _SKIP:
+            self._done = True
+            raise StopAsyncIteration
+        result: T = value
+        return result
+
+
+class AsyncMessage:
+    """One message of a run: iterate it for its text deltas; `await message.text()` for the whole text.
+
+    A message the run left unfinished (the run failed or was stopped, or the connection was lost) raises
+    StreamError instead of waiting forever.
+    """
+
+    def __init__(self, session: AsyncThreadStream, number: int, start: dict[str, Any], index: int) -> None:
+        self._session, self._number, self._index = session, number, index
+        self._namespace: list[str] = list(session._log.events[index]["params"]["namespace"])
+        self.id: str | None = start.get("id")
+        self.role: str | None = start.get("role")
+        self.namespace = tuple(self._namespace)
+        self._parts: list[str] = []
+        self._cursor = index + 1
+        self._finished = False
+
+    def __repr__(self) -> str:
+        return f"AsyncMessage(id={self.id!r}, role={self.role!r}, namespace={self.namespace!r})"
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return _AsyncDeltas(self)
+
+    async def _delta(self, position: int) -> str | None:
+        """The `position`-th text delta (None when the message finished before it)."""
+        while position >= len(self._parts):
+            if self._finished:
+                return None
+            index, value = await self._session._next(self._number, self._cursor, self._step)
+            self._cursor = index
+            if value is _SKIP:
+                raise StreamError(
+                    f"message {self.id} was cut off: its run ended ({self._session.status}) before "
+                    "the message finished",
+                    events_delivered=len(self._session._log.events),
+                )
+            if isinstance(value, str):
+                self._parts.append(value)
+        return self._parts[position]
+
+    def _step(self, event: Event, _: int) -> Any:
+        if event["method"] != "messages" or event["params"]["namespace"] != self._namespace:
+            return _SKIP
+        data = event["params"].get("data")
+        kind = data.get("event") if isinstance(data, dict) else None
+        if kind == "content-block-delta":
+            delta = data.get("delta") if isinstance(data, dict) else None
+            if isinstance(delta, dict) and delta.get("type") == "text-delta":
+                return str(delta.get("text", ""))
+            content = data.get("content") if isinstance(data, dict) else None
+            if isinstance(content, dict) and content.get("type") == "text":
+                return str(content.get("text", ""))
+            return _SKIP
+        if kind in ("message-finish", "message-start"):
+            self._finished = True
+            return None if kind == "message-finish" else self._cut_by_next()
+        if kind == "message-error":
+            self._finished = True
+            raise StreamError(f"message {self.id} ended with an error: {data!r:.200}")
+        return _SKIP
+
+    def _cut_by_next(self) -> None:
+        raise StreamError(f"message {self.id} was cut off: another message started before it finished")
+
+    async def text(self) -> str:
+        """The message's whole text, once it finished."""
+        position = 0
+        while await self._delta(position) is not None:
+            position += 1
+        return "".join(self._parts)
+
+
+class _AsyncDeltas:
+    def __init__(self, message: AsyncMessage) -> None:
+        self._message, self._position = message, 0
+
+    def __aiter__(self) -> _AsyncDeltas:
+        return self
+
+    async def __anext__(self) -> str:
+        delta = await self._message._delta(self._position)
+        if delta is None:
+            raise StopAsyncIteration
+        self._position += 1
+        return delta
+
+
+class AsyncToolCall:
+    """A tool call of a run: `id`, `name`, `input`; `await call.output()` waits for its result."""
+
+    def __init__(
+        self, session: AsyncThreadStream, number: int, data: dict[str, Any], namespace: list[str]
+    ) -> None:
+        self._session, self._number = session, number
+        self.id: str | None = data.get("tool_call_id")
+        self.name: str | None = data.get("tool_name")
+        self.input: Any = data.get("input")
+        self.namespace = tuple(namespace)
+        self._namespace = namespace
+
+    def __repr__(self) -> str:
+        return f"AsyncToolCall(id={self.id!r}, name={self.name!r})"
+
+    async def output(self) -> Any:
+        """The tool's output (a RunError when the tool failed; StreamError if the run ended first)."""
+        _, value = await self._session._next(self._number, 0, self._step)
+        if value is _SKIP:
+            raise StreamError(f"tool call {self.id} did not finish before its run ended")
+        kind, payload = value
+        if kind == "tool-error":
+            raise RunError(
+                f"tool {self.name} failed: {payload}",
+                error_type="ToolError",
+                thread_id=self._session.thread_id,
+            )
+        return payload
+
+    def _step(self, event: Event, _: int) -> Any:
+        data = event["params"].get("data")
+        if event["method"] != "tools" or not isinstance(data, dict) or data.get("tool_call_id") != self.id:
+            return _SKIP
+        kind = data.get("event")
+        if kind == "tool-finished":
+            return kind, data.get("output")
+        if kind == "tool-error":
+            return kind, data.get("message")
+        return _SKIP

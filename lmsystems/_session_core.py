@@ -1,0 +1,422 @@
+"""Thread sessions on the event-streaming protocol, without I/O: decoding, commands, errors, the event log.
+
+The wire (verified against langgraph-api 0.16): commands are `{id, method, params}` answered
+`{type: success|error, id, result | error+message}`; events are `{type: "event", event_id, seq, method,
+params: {namespace, timestamp, data, node?}}`. The event types are langchain-protocol's TypedDicts (the
+protocol's CDDL compiled to Python); they are only imported for type checking, so they cost nothing at
+run time.
+
+A session's connection carries every run of the thread, in order: a new connection first replays the
+thread's earlier runs. Each run opens with a root `lifecycle` `running` event (its id names the run:
+`synth:<run id>:lc||running`) and ends with a root `completed`, `failed` or `interrupted` one (a run
+that stops at an interrupt may still send its last state snapshot after it). The `EventLog` keeps the
+events of the runs this session started, split into runs; the `ReplayGuard` makes a new connection's
+replay deliver only what the old one had not, or names the gap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from . import _validation as check
+from ._exceptions import (
+    APIConnectionError,
+    APIResponseError,
+    APITimeoutError,
+    AuthenticationError,
+    InputError,
+    LmsystemsError,
+    NotFoundError,
+    StreamError,
+    StreamGapError,
+)
+from ._json import loads
+from ._requests import encode_json
+
+if TYPE_CHECKING:
+    from langchain_protocol.protocol import Event
+
+#: Every channel a session subscribes to (updates, custom and tools need the graph's stream_transformers).
+CHANNELS: tuple[str, ...] = ("values", "updates", "messages", "tools", "custom", "lifecycle", "input")
+RUN_ENDED = frozenset({"completed", "failed", "interrupted"})
+TRANSPORTS = ("sse", "websocket")
+#: The most events one run may hold in memory (a StreamError beyond).
+MAX_RUN_EVENTS = 1_000_000
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def encode_command(command_id: int, method: str, params: dict[str, Any]) -> bytes:
+    """A command's JSON bytes (an InputError when params cannot be sent as JSON)."""
+    return encode_json(
+        {"id": command_id, "method": method, "params": params}, argument=f"the {method} command"
+    )
+
+
+def run_start_params(
+    assistant_id: str,
+    input: Any,
+    *,
+    config: dict[str, Any] | None,
+    metadata: dict[str, Any] | None,
+    multitask_strategy: str | None,
+    configurable: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The params of `run.start`, checked (the deployment's configurables go under the caller's)."""
+    params: dict[str, Any] = {
+        "assistant_id": check.identifier(assistant_id, argument="assistant_id"),
+        "input": check.json_value(input, argument="input"),
+    }
+    merged = dict(check.mapping(config, argument="config") or {})
+    if configurable:
+        inner = check.mapping(merged.get("configurable"), argument="config['configurable']") or {}
+        merged["configurable"] = {**configurable, **inner}
+    if merged:
+        params["config"] = merged
+    if metadata is not None:
+        params["metadata"] = check.mapping(metadata, argument="metadata")
+    if multitask_strategy is not None:
+        params["multitaskStrategy"] = check.multitask_strategy(multitask_strategy)
+    return params
+
+
+def respond_params(interrupt: SessionInterrupt, value: Any) -> dict[str, Any]:
+    """The params of `input.respond` for one interrupt."""
+    return {
+        "interrupt_id": interrupt.id,
+        "namespace": list(interrupt.namespace),
+        "response": check.json_value(value, argument="value"),
+    }
+
+
+# ------------------------------------------------------------------------------------ answers, errors
+
+#: The protocol's error codes and the exception each becomes.
+ERROR_CLASSES: dict[str, type[LmsystemsError]] = {
+    "invalid_argument": InputError,
+    "unknown_command": APIResponseError,
+    "unknown_error": APIResponseError,
+    "not_supported": APIResponseError,
+    "unsupported": APIResponseError,
+    "no_such_run": NotFoundError,
+    "no_such_subscription": NotFoundError,
+    "no_such_namespace": NotFoundError,
+    "no_such_interrupt": NotFoundError,
+    "no_such_checkpoint": NotFoundError,
+    "permission_denied": AuthenticationError,
+    "resume_gap": StreamGapError,
+}
+
+
+def protocol_error(answer: dict[str, Any], method: str) -> LmsystemsError:
+    """The exception for a protocol error answer: its code decides the class, `body` keeps the answer."""
+    code = str(answer.get("error") or "unknown_error")
+    message = str(answer.get("message") or "no message")
+    cls = ERROR_CLASSES.get(code, APIResponseError)
+    return cls(f"{method} was refused by the agent server ({code}): {message}", body=answer)
+
+
+def command_result(answer: Any, method: str) -> dict[str, Any]:
+    """The `result` of a command's answer; a protocol error or a malformed answer raises."""
+    if not isinstance(answer, dict):
+        raise APIResponseError(f"{method}: the agent server's answer is not a JSON object: {answer!r:.200}")
+    if answer.get("type") == "error" or ("error" in answer and answer.get("type") != "success"):
+        raise protocol_error(answer, method)
+    result = answer.get("result")
+    if answer.get("type") != "success" or not isinstance(result, dict):
+        raise APIResponseError(f"{method}: unexpected answer from the agent server: {answer!r:.200}")
+    return result
+
+
+# -------------------------------------------------------------------------------------------- events
+
+
+def decode_message(data: str | bytes) -> dict[str, Any]:
+    """One JSON message of the connection (an event or, on a WebSocket, a command's answer)."""
+    try:
+        message = loads(data)
+    except ValueError:
+        raise StreamError(f"the event stream sent something that is not JSON: {data!r:.120}") from None
+    if not isinstance(message, dict):
+        raise StreamError(f"the event stream sent a JSON {type(message).__name__}, not an object")
+    return message
+
+
+def check_event(message: dict[str, Any]) -> Event:
+    """A decoded event, its envelope checked (what the rest of the session relies on)."""
+    params = message.get("params")
+    if (
+        message.get("type") != "event"
+        or not isinstance(message.get("method"), str)
+        or not isinstance(params, dict)
+        or not isinstance(params.get("namespace"), list)
+    ):
+        raise StreamError(f"the event stream sent a malformed event: {message!r:.200}")
+    return message  # type: ignore[return-value]
+
+
+def decode_event(data: str | bytes) -> Event:
+    return check_event(decode_message(data))
+
+
+def lifecycle_status(event: Event) -> str | None:
+    """`running`, `started`, `completed`, ... for a lifecycle event, else None."""
+    if event["method"] != "lifecycle":
+        return None
+    data = event["params"].get("data")
+    status = data.get("event") if isinstance(data, dict) else None
+    return status if isinstance(status, str) else None
+
+
+def run_id_of(event: Event) -> str | None:
+    """The run a root `running` event opens, from its id (`synth:<run id>:lc||running`), if it says."""
+    event_id = event.get("event_id")
+    if isinstance(event_id, str) and event_id.startswith("synth:") and event_id.endswith(":lc||running"):
+        return event_id[len("synth:") : -len(":lc||running")] or None
+    return None
+
+
+def is_root(event: Event) -> bool:
+    return not event["params"]["namespace"]
+
+
+@dataclass(frozen=True)
+class SessionInterrupt:
+    """A run stopped at `interrupt()`: answer it with `session.respond(value)`."""
+
+    id: str
+    payload: Any
+    namespace: tuple[str, ...] = ()
+
+
+class Subgraph:
+    """A subgraph a run entered: `namespace` (pass it to `session.values(namespace=...)`) and its graph."""
+
+    __slots__ = ("graph_name", "namespace")
+
+    def __init__(self, namespace: tuple[str, ...], graph_name: str | None) -> None:
+        self.namespace, self.graph_name = namespace, graph_name
+
+    def __repr__(self) -> str:
+        return f"Subgraph(namespace={self.namespace!r}, graph_name={self.graph_name!r})"
+
+
+def interrupt_of(event: Event) -> SessionInterrupt | None:
+    if event["method"] not in ("input.requested", "input"):
+        return None
+    data = event["params"].get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("interrupt_id"), str):
+        return None
+    return SessionInterrupt(data["interrupt_id"], data.get("payload"), tuple(event["params"]["namespace"]))
+
+
+# ----------------------------------------------------------------------------------------- event log
+
+
+@dataclass
+class Run:
+    """One run of the session: where its events are in the log, and how it ended."""
+
+    number: int  # 1 for the session's first run, ...
+    run_id: str | None
+    start: int  # index of its first event in the log
+    end: int | None = None  # index just past its terminal lifecycle event
+    status: str | None = None  # completed, failed, interrupted
+    error: str | None = None  # the failed run's message
+    interrupts: list[SessionInterrupt] = field(default_factory=list)
+    values: Any = None  # the root's last values
+    has_values: bool = False
+
+
+class EventLog:
+    """The events of the runs this session started, in order, and which run each belongs to.
+
+    `feed` takes every event of the connection; events of runs the session did not start (the replay of
+    the thread's earlier runs) are set aside until `claim` says which run a command started.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.runs: list[Run] = []
+        self.requested = 0  # runs asked for (run.start, input.respond)
+        self._claims: list[tuple[str | None, int]] = []  # (run id if known, root `running` count at asking)
+        self._runnings = 0  # root `running` events seen on the connection
+        self._stray: tuple[str | None, int, list[Event]] | None = None  # a run not (yet) ours
+        self._feeding: Run | None = None
+
+    @property
+    def current(self) -> Run | None:
+        return self.runs[-1] if self.runs else None
+
+    def asking(self) -> int:
+        """Before sending a command that starts a run: remember where the connection was."""
+        self.requested += 1
+        return self._runnings
+
+    def claim(self, run_id: str | None, mark: int) -> None:
+        """The command sent at `mark` started a run (`run_id` when the answer named it)."""
+        self._claims.append((run_id, mark))
+        if self._stray is not None:
+            stray_id, index, events = self._stray
+            if self._matches(stray_id, index):
+                self._stray = None
+                self._adopt(stray_id, events)
+
+    def _matches(self, run_id: str | None, index: int) -> bool:
+        for position, (claimed, mark) in enumerate(self._claims):
+            if (claimed is not None and claimed == run_id) or (
+                (claimed is None or run_id is None) and index > mark
+            ):
+                del self._claims[position]
+                return True
+        return False
+
+    def _adopt(self, run_id: str | None, events: list[Event]) -> None:
+        run = Run(len(self.runs) + 1, run_id, len(self.events))
+        self.runs.append(run)
+        self._feeding = run
+        for event in events:
+            self._append(run, event)
+
+    def feed(self, event: Event) -> None:
+        if event["method"] == "lifecycle" and is_root(event) and lifecycle_status(event) == "running":
+            self._runnings += 1
+            run_id = run_id_of(event)
+            if self._matches(run_id, self._runnings):
+                self._stray = None
+                self._adopt(run_id, [event])
+            else:
+                self._feeding = None
+                self._stray = (run_id, self._runnings, [event])
+            return
+        if self._feeding is not None:
+            self._append(self._feeding, event)
+        elif self._stray is not None:
+            if len(self._stray[2]) >= MAX_RUN_EVENTS:
+                self._stray = None  # a long run of someone else's: not ours to keep
+            else:
+                self._stray[2].append(event)
+
+    def _append(self, run: Run, event: Event) -> None:
+        if len(self.events) - run.start >= MAX_RUN_EVENTS:
+            raise StreamError(f"a run sent more than {MAX_RUN_EVENTS} events: the session gives up")
+        self.events.append(event)
+        method = event["method"]
+        root = is_root(event)
+        if method == "values" and root:
+            run.values, run.has_values = event["params"].get("data"), True
+        elif method in ("input.requested", "input"):
+            interrupt = interrupt_of(event)
+            if interrupt is not None and run.end is None:
+                run.interrupts.append(interrupt)
+        elif method == "lifecycle" and root and run.end is None:
+            status = lifecycle_status(event)
+            if status in RUN_ENDED:
+                run.end, run.status = len(self.events), status
+                if status == "failed":
+                    data = event["params"].get("data")
+                    error = data.get("error") if isinstance(data, dict) else None
+                    run.error = str(error) if error is not None else "the run failed"
+
+    def run(self, number: int) -> Run | None:
+        return self.runs[number - 1] if 0 < number <= len(self.runs) else None
+
+
+# -------------------------------------------------------------------------------------- reconnection
+
+
+class ReplayGuard:
+    """Every event of the connection once: a new connection's replay is matched against what was seen.
+
+    The server replays the whole thread on every new connection and numbers it anew, so `seq` is no
+    cursor. Event ids are deterministic for one thread's stored events, so the replay must repeat the
+    ids already seen, in the same order; what follows is new. If the replay differs (an event missing or
+    moved: the server did not store it, or reordered it), exactness cannot be proven: from there events
+    are passed on when their id was never seen, and `gap` describes what could not be proven.
+    """
+
+    def __init__(self) -> None:
+        self._seen: list[str] = []
+        self._seen_set: set[str] = set()
+        self._position: int | None = None  # in a replay: how much of `_seen` it repeated so far
+        self._lenient = False
+        self.gap: str | None = None
+
+    def reconnected(self) -> None:
+        """A new connection starts: its replay begins."""
+        self._position = 0
+
+    def admit(self, event: Event) -> bool:
+        """Whether to pass this event on (False: it was delivered before)."""
+        event_id = event.get("event_id")
+        if not isinstance(event_id, str):
+            return True
+        position = self._position
+        if position is not None and position < len(self._seen):
+            if self._seen[position] == event_id:
+                self._position = position + 1
+                return False
+            if not self._lenient:
+                self._lenient = True
+                self.gap = (
+                    f"after a reconnect the server's replay differed from what was delivered at event "
+                    f"{position + 1} of {len(self._seen)} (expected id {self._seen[position]!r}, got "
+                    f"{event_id!r}): events sent while the connection was down may be missing"
+                )
+        if self._lenient and event_id in self._seen_set:
+            return False
+        self._seen.append(event_id)
+        self._seen_set.add(event_id)
+        return True
+
+    def replay_ended(self) -> None:
+        """The connection was read to an end: a replay that stopped short of what was seen is a gap."""
+        position = self._position
+        if position is not None and position < len(self._seen) and not self._lenient:
+            self._lenient = True
+            self.gap = (
+                f"after a reconnect the server replayed only {position} of the {len(self._seen)} events "
+                "delivered before"
+            )
+
+    def take_gap(self) -> str | None:
+        gap, self.gap = self.gap, None
+        return gap
+
+
+def ws_failure(error: BaseException, where: str, *, connecting: bool = False) -> LmsystemsError | None:
+    """Our exception for a websockets (or socket) failure; None for a normal close."""
+    from websockets.exceptions import (  # noqa: PLC0415 - the websocket extra, only when used
+        ConnectionClosed,
+        ConnectionClosedOK,
+        InvalidHandshake,
+        InvalidStatus,
+    )
+
+    if isinstance(error, LmsystemsError):
+        return error
+    if isinstance(error, ConnectionClosedOK) and not connecting:
+        return None
+    if isinstance(error, InvalidStatus):
+        status = error.response.status_code
+        message = f"{where} refused the connection with status {status}"
+        if status in (401, 403):
+            return AuthenticationError(message, status_code=status)
+        if status == 404:
+            return NotFoundError(message, status_code=status)
+        return APIConnectionError(message, status_code=status)
+    if isinstance(error, TimeoutError):
+        return APITimeoutError(f"timed out ({'connecting to' if connecting else 'reading'} {where})")
+    if isinstance(error, ConnectionClosed):
+        return APIConnectionError(f"{where} was closed: {error}")
+    if isinstance(error, InvalidHandshake | OSError):
+        return APIConnectionError(f"cannot connect to {where}: {type(error).__name__}: {error}")
+    return APIConnectionError(f"{where} failed: {type(error).__name__}: {error}")
+
+
+def check_transport(value: object) -> str:
+    if value not in TRANSPORTS:
+        raise InputError(f"transport must be one of {', '.join(map(repr, TRANSPORTS))}, not {value!r}")
+    return str(value)

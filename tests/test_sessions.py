@@ -1,0 +1,250 @@
+"""Thread sessions (`client.thread_stream`) against the real Agent Server, over SSE and WebSocket, async and
+sync: where langgraph-sdk's v3 client is wrong, each property is checked on every one of REPEATS runs.
+
+The graph is tests/agent_server/graphs/session_events.py (its stream_transformers() turn on updates,
+custom and tools).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from support.agent_server import RunningAgentServer
+from support.fault_proxy import Cut, FaultPlan, start_fault_proxy
+
+from lmsystems import (
+    InputError,
+    LmsystemsClient,
+    NotFoundError,
+    RunError,
+    StreamError,
+    StreamGapError,
+    SyncLmsystemsClient,
+)
+
+GRAPH = "session_events"
+REPEATS = 20
+COUNT = 4  # custom progress items per run
+EVENTS_PATH = r"/threads/[^/]+/stream/events"
+#: No single read may take longer than this: a hang fails the test instead of blocking it.
+HANG = 30.0
+
+
+def _check_first_run(i: int, texts: list[tuple[str, str]], summary: dict[str, Any]) -> None:
+    """What the first run of repeat `i` must have shown (the same for all four clients)."""
+    topic = f"topic-{i}"
+    assert texts == [(f"Session reply: {topic}", f"Session reply: {topic}")], texts
+    assert summary["status"] == "interrupted"
+    [interrupt] = summary["interrupts"]
+    assert interrupt.payload == {"question": "Approve?", "topic": topic}  # the peer loses the payload
+    assert interrupt.namespace == ()
+    # Nothing lost although the run stopped at an interrupt.
+    assert summary["progress"] == [{"index": n, "progress": (n + 1) / COUNT} for n in range(COUNT)]
+    assert summary["updates"][-1:] != [] and any("chat" in u for u in summary["updates"])
+    # Subgraph values apart from the root's.
+    root_trails = [v["trail"][-1] for v in summary["values"] if v.get("trail")]
+    assert root_trails == ["prepare", "chat", "use_tool", "child_step_two"]  # no snapshot of the child's
+    assert [v["trail"][-1] for v in summary["child_values"]][-2:] == ["child_step_one", "child_step_two"]
+    assert [c.graph_name for c in summary["subgraphs"]] == ["child"]
+    assert [(c.name, c.input) for c in summary["tools"]] == [("lookup", {"query": topic})]
+    assert summary["tool_output"]["content"] == f"found {topic}"
+    assert summary["kinds"][0] == "lifecycle" and "input.requested" in summary["kinds"]
+
+
+async def _async_repeat(client: LmsystemsClient, transport: str, i: int) -> None:
+    async with client.thread_stream(assistant_id=GRAPH, transport=transport) as session:
+        await session.start({"topic": f"topic-{i}", "count": COUNT, "ask": True})
+        texts = []
+        async for message in session.messages():
+            deltas = [delta async for delta in message]
+            texts.append(("".join(deltas), await message.text()))  # read inside the iteration
+        kinds = [event["method"] async for event in session]
+        subgraphs = [graph async for graph in session.subgraphs()]
+        tools = [call async for call in session.tool_calls()]
+        summary = {
+            "status": session.status,
+            "interrupts": session.interrupts,
+            "progress": [item async for item in session.custom("progress")],
+            "updates": [update async for update in session.updates()],
+            "values": [values async for values in session.values()],
+            "child_values": [v async for v in session.values(namespace=subgraphs[0].namespace)],
+            "subgraphs": subgraphs,
+            "tools": tools,
+            "tool_output": await tools[0].output(),
+            "kinds": kinds,
+        }
+        _check_first_run(i, texts, summary)
+        await session.respond(f"answer-{i}")
+        output = await session.output()
+        assert output["answer"] == f"answer-{i}" and session.status == "completed"
+        # A cut-off message ends with a typed error, never a hang; the failed run is a RunError.
+        await session.start({"topic": f"cut-{i}", "cut": True})
+        async for message in session.messages():
+            with pytest.raises(StreamError, match="cut off"):
+                await message.text()
+        with pytest.raises(RunError) as failed:
+            await session.output()
+        assert failed.value.error_type == "ConnectionError" and failed.value.run_id
+
+
+def _sync_repeat(client: SyncLmsystemsClient, transport: str, i: int) -> None:
+    with client.thread_stream(assistant_id=GRAPH, transport=transport) as session:
+        session.start({"topic": f"topic-{i}", "count": COUNT, "ask": True})
+        texts = []
+        for message in session.messages():
+            deltas = list(message)
+            texts.append(("".join(deltas), message.text()))
+        kinds = [event["method"] for event in session]
+        subgraphs = list(session.subgraphs())
+        tools = list(session.tool_calls())
+        summary = {
+            "status": session.status,
+            "interrupts": session.interrupts,
+            "progress": list(session.custom("progress")),
+            "updates": list(session.updates()),
+            "values": list(session.values()),
+            "child_values": list(session.values(namespace=subgraphs[0].namespace)),
+            "subgraphs": subgraphs,
+            "tools": tools,
+            "tool_output": tools[0].output(),
+            "kinds": kinds,
+        }
+        _check_first_run(i, texts, summary)
+        session.respond(f"answer-{i}")
+        assert session.output()["answer"] == f"answer-{i}" and session.status == "completed"
+        session.start({"topic": f"cut-{i}", "cut": True})
+        for message in session.messages():
+            with pytest.raises(StreamError, match="cut off"):
+                message.text()
+        with pytest.raises(RunError) as failed:
+            session.output()
+        assert failed.value.error_type == "ConnectionError"
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_async_sessions_repeated(agent_server: RunningAgentServer, transport: str) -> None:
+    async def main() -> None:
+        async with LmsystemsClient(
+            deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
+        ) as client:
+            # Concurrently (the runs wait on the server more than on the client), each on its own thread.
+            await asyncio.gather(
+                *(asyncio.wait_for(_async_repeat(client, transport, i), HANG * 4) for i in range(REPEATS))
+            )
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_sync_sessions_repeated(agent_server: RunningAgentServer, transport: str) -> None:
+    with (
+        SyncLmsystemsClient(
+            deployment_url=agent_server.url, deployment_key=agent_server.deployment_key, timeout=HANG
+        ) as client,
+        ThreadPoolExecutor(max_workers=5) as pool,
+    ):
+        for done in [pool.submit(_sync_repeat, client, transport, i) for i in range(REPEATS)]:
+            done.result()
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_protocol_errors_are_typed(agent_server: RunningAgentServer, transport: str) -> None:
+    with SyncLmsystemsClient(
+        deployment_url=agent_server.url, deployment_key=agent_server.deployment_key, timeout=HANG
+    ) as client:
+        with pytest.raises(InputError, match="transport"):
+            client.thread_stream(assistant_id=GRAPH, transport="carrier-pigeon")
+        with client.thread_stream(assistant_id=GRAPH, transport=transport) as session:
+            with pytest.raises(InputError, match="nothing to respond to"):
+                session.respond("yes")
+            with pytest.raises(InputError, match="input"):
+                session.start({"not json": object()})
+            session.start({"topic": "errors", "ask": True})
+            assert session.output() is not None and session.status == "interrupted"
+            with pytest.raises(NotFoundError, match="no_such_interrupt"):
+                session.respond("yes", interrupt_id="no-such-interrupt")
+            with pytest.raises(InputError, match="invalid_argument"):
+                session.start({"topic": "x"}, config={"configurable": {"checkpoint_id": "not-a-uuid"}})
+
+
+def test_dropped_connection_is_repaired_or_names_the_gap(agent_server: RunningAgentServer) -> None:
+    """SSE through the fault proxy: the event stream is cut three times during runs; every event arrives
+    once, in the order a fresh connection replays it, or a StreamGapError names the gap."""
+    for seed in range(3):
+        plan = FaultPlan(seed=seed).cut_streams(
+            Cut("drop", after_events=12 + seed),
+            Cut("drop", after_new_events=40 + seed, inner=7),
+            Cut("close", after_new_events=70),
+            path=EVENTS_PATH,
+        )
+        with (
+            start_fault_proxy(agent_server.url, plan) as proxy,
+            SyncLmsystemsClient(
+                deployment_url=proxy.url, deployment_key=agent_server.deployment_key, timeout=HANG
+            ) as client,
+            client.thread_stream(assistant_id=GRAPH) as session,
+        ):
+            delivered: list[str] = []
+            gaps = 0
+            for run in range(2):
+                session.start({"topic": f"drop-{seed}-{run}", "count": 10})
+                iterator = iter(session)
+                while True:
+                    try:
+                        event = next(iterator)
+                    except StreamGapError:
+                        gaps += 1
+                        continue
+                    except StopIteration:
+                        break
+                    delivered.append(event["event_id"])
+                assert session.status == "completed"
+            assert session.reconnects >= 2, plan.requests
+            thread_id = session.thread_id
+        assert len(delivered) == len(set(delivered)), "an event was delivered twice"
+        # A fresh, unbroken connection replays the same runs: the reference.
+        with SyncLmsystemsClient(
+            deployment_url=agent_server.url, deployment_key=agent_server.deployment_key, timeout=HANG
+        ) as client:
+            reference = _replayed_ids(client, thread_id)
+        if gaps == 0:
+            assert delivered == reference
+        else:
+            assert set(delivered) <= set(reference)
+
+
+def _replayed_ids(client: SyncLmsystemsClient, thread_id: str | None) -> list[str]:
+    """The ids of a thread's finished runs' events, as a new connection replays them (root runs only)."""
+    deployment = client.deployment
+    assert deployment is not None and thread_id is not None
+    ids: list[str] = []
+    headers = {"x-api-key": deployment.api_key or ""}
+    body = {"channels": ["values", "updates", "messages", "tools", "custom", "lifecycle", "input"]}
+    ended = 0
+    with httpx.stream(
+        "POST",
+        f"{deployment.url}/threads/{thread_id}/stream/events",
+        json=body,
+        headers=headers,
+        timeout=HANG,
+    ) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            event = json.loads(line[5:])
+            ids.append(event["event_id"])
+            data = event["params"]["data"]
+            if (
+                event["method"] == "lifecycle"
+                and not event["params"]["namespace"]
+                and data.get("event") in ("completed", "failed", "interrupted")
+            ):
+                ended += 1
+                if ended == 2:
+                    break
+    return ids
