@@ -19,6 +19,7 @@ before the events it wants were read.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
@@ -26,6 +27,7 @@ from urllib.parse import quote
 
 from .. import _retry
 from .. import _validation as check
+from .._event_reader import EventReader
 from .._exceptions import (
     APIConnectionError,
     APIResponseError,
@@ -57,6 +59,7 @@ from .._session_core import (
 )
 from .._settings import StreamLimits
 from ._core import SyncCore
+from ._events import iter_events
 from ._io import Lock, sleep, ws_connect, ws_recv
 
 if TYPE_CHECKING:
@@ -90,9 +93,12 @@ class _AsyncSSE:
         opened = self._core.http.stream(self._endpoint, self._spec, max_retries=0)
         response = opened.__enter__()
         self._opened = opened
-        self._batches = self._core.http.events(
-            self._endpoint, self._spec, response, max_event_bytes=self._limits.max_event_bytes
-        ).__iter__()
+        reader = EventReader(
+            f"{self._spec.method} {self._spec.path}",
+            now=time.monotonic(),
+            max_event_bytes=self._limits.max_event_bytes,
+        )
+        self._batches = iter_events(response, reader, self._endpoint, self._spec).__iter__()
 
     def read(self) -> list[dict[str, Any]] | None:
         """The next messages (None: the server closed the stream)."""
