@@ -217,30 +217,35 @@ def interrupt_of(event: Event) -> SessionInterrupt | None:
 
 @dataclass
 class Run:
-    """One run of the session: where its events are in the log, and how it ended."""
+    """One run of the session: its events, and how it ended."""
 
     number: int  # 1 for the session's first run, ...
     run_id: str | None
-    start: int  # index of its first event in the log
-    end: int | None = None  # index just past its terminal lifecycle event
+    events: list[Event] = field(default_factory=list)
+    end: int | None = None  # index just past its terminal lifecycle event in `events`
     status: str | None = None  # completed, failed, interrupted
     error: str | None = None  # the failed run's message
     interrupts: list[SessionInterrupt] = field(default_factory=list)
     values: Any = None  # the root's last values
-    has_values: bool = False
+    released: bool = False  # its events were let go (the session keeps those of its last KEEP_RUNS runs)
+
+
+#: How many of its runs' events a session keeps (the current one and the one before).
+KEEP_RUNS = 2
 
 
 class EventLog:
-    """The events of the runs this session started, in order, and which run each belongs to.
+    """The events of the runs this session started, run by run.
 
     `feed` takes every event of the connection; events of runs the session did not start (the replay of
-    the thread's earlier runs) are set aside until `claim` says which run a command started.
+    the thread's earlier runs) are set aside until `claim` says which run a command started. Runs older
+    than the last KEEP_RUNS let go of their events, so a long session holds a bounded number of them.
     """
 
     def __init__(self) -> None:
-        self.events: list[Event] = []
         self.runs: list[Run] = []
         self.requested = 0  # runs asked for (run.start, input.respond)
+        self.delivered = 0  # events filed under the session's runs
         self._claims: list[tuple[str | None, int]] = []  # (run id if known, root `running` count at asking)
         self._runnings = 0  # root `running` events seen on the connection
         self._stray: tuple[str | None, int, list[Event]] | None = None  # a run not (yet) ours
@@ -274,8 +279,11 @@ class EventLog:
         return False
 
     def _adopt(self, run_id: str | None, events: list[Event]) -> None:
-        run = Run(len(self.runs) + 1, run_id, len(self.events))
+        run = Run(len(self.runs) + 1, run_id)
         self.runs.append(run)
+        for old in self.runs[:-KEEP_RUNS]:
+            if not old.released:
+                old.events, old.released = [], True
         self._feeding = run
         for event in events:
             self._append(run, event)
@@ -300,13 +308,14 @@ class EventLog:
                 self._stray[2].append(event)
 
     def _append(self, run: Run, event: Event) -> None:
-        if len(self.events) - run.start >= MAX_RUN_EVENTS:
+        if len(run.events) >= MAX_RUN_EVENTS:
             raise StreamError(f"a run sent more than {MAX_RUN_EVENTS} events: the session gives up")
-        self.events.append(event)
+        run.events.append(event)
+        self.delivered += 1
         method = event["method"]
         root = is_root(event)
         if method == "values" and root:
-            run.values, run.has_values = event["params"].get("data"), True
+            run.values = event["params"].get("data")
         elif method in ("input.requested", "input"):
             interrupt = interrupt_of(event)
             if interrupt is not None and run.end is None:
@@ -314,14 +323,23 @@ class EventLog:
         elif method == "lifecycle" and root and run.end is None:
             status = lifecycle_status(event)
             if status in RUN_ENDED:
-                run.end, run.status = len(self.events), status
+                run.end, run.status = len(run.events), status
                 if status == "failed":
                     data = event["params"].get("data")
                     error = data.get("error") if isinstance(data, dict) else None
                     run.error = str(error) if error is not None else "the run failed"
 
     def run(self, number: int) -> Run | None:
-        return self.runs[number - 1] if 0 < number <= len(self.runs) else None
+        """The session's `number`-th run (None before its first event was read)."""
+        if not 0 < number <= len(self.runs):
+            return None
+        run = self.runs[number - 1]
+        if run.released:
+            raise InputError(
+                f"run {number} of this session is too old: a session keeps the events of its last "
+                f"{KEEP_RUNS} runs"
+            )
+        return run
 
 
 # -------------------------------------------------------------------------------------- reconnection
@@ -354,7 +372,9 @@ class ReplayGuard:
         if not isinstance(event_id, str):
             return True
         position = self._position
-        if position is not None and position < len(self._seen):
+        if position is not None and position >= len(self._seen):
+            position = self._position = None  # the replay repeated all that was seen: the rest is new
+        if position is not None:
             if self._seen[position] == event_id:
                 self._position = position + 1
                 return False

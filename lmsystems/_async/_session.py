@@ -415,7 +415,7 @@ class AsyncThreadStream:
             raise StreamError(
                 f"the session's connection dropped and {failures - 1} reconnects failed"
                 + (f": {error}" if error else ""),
-                events_delivered=len(self._log.events),
+                events_delivered=self._log.delivered,
             )
         old, self._connection = self._connection, None
         if old is not None:
@@ -441,31 +441,30 @@ class AsyncThreadStream:
             await self._pump()
 
     async def _next(self, number: int, index: int, want: Callable[[Event, int], Any]) -> tuple[int, Any]:
-        """From log position `index` on, the next event of run `number` that `want` maps to a value."""
+        """From position `index` of run `number` on, its next event that `want` maps to a value
+        (`_SKIP` once the run ended)."""
         run = await self._run(number)
-        index = max(index, run.start)
         while True:
             gap = self._guard.take_gap()
             if gap is not None:
-                raise StreamGapError(gap, events_delivered=len(self._log.events))
-            events = self._log.events
+                raise StreamGapError(gap, events_delivered=self._log.delivered)
+            events = run.events
             limit = run.end if run.end is not None else len(events)
-            nxt = self._log.run(number + 1)
-            if nxt is not None:
-                limit = min(limit, nxt.start)
             while index < limit:
                 value = want(events[index], index)
                 index += 1
                 if value is not _SKIP:
                     return index, value
-            if run.end is not None or nxt is not None:
+            if run.end is not None:
                 return index, _SKIP
+            if self._log.run(number + 1) is not None:
+                raise StreamError(f"run {number} of this session never ended, and another one started")
             await self._pump()
 
     async def _settle(self, number: int) -> Run:
+        """Run `number` once it ended."""
+        await self._next(number, 0, _never)
         run = await self._run(number)
-        while run.end is None and self._log.run(number + 1) is None:
-            await self._pump()
         return run
 
     def _number(self) -> int:
@@ -609,6 +608,10 @@ class AsyncThreadStream:
         )
 
 
+def _never(event: Event, _: int) -> Any:
+    return _SKIP
+
+
 def _every(event: Event, _: int) -> Any:
     return event
 
@@ -643,7 +646,7 @@ class AsyncMessage:
 
     def __init__(self, session: AsyncThreadStream, number: int, start: dict[str, Any], index: int) -> None:
         self._session, self._number, self._index = session, number, index
-        self._namespace: list[str] = list(session._log.events[index]["params"]["namespace"])
+        self._namespace: list[str] = list(session._log.runs[number - 1].events[index]["params"]["namespace"])
         self.id: str | None = start.get("id")
         self.role: str | None = start.get("role")
         self.namespace = tuple(self._namespace)
@@ -668,7 +671,7 @@ class AsyncMessage:
                 raise StreamError(
                     f"message {self.id} was cut off: its run ended ({self._session.status}) before "
                     "the message finished",
-                    events_delivered=len(self._session._log.events),
+                    events_delivered=self._session._log.delivered,
                 )
             if isinstance(value, str):
                 self._parts.append(value)

@@ -1,0 +1,249 @@
+"""The pure part of thread sessions (lmsystems/_session_core.py): no sockets, every branch by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lmsystems import (
+    APIResponseError,
+    AuthenticationError,
+    InputError,
+    NotFoundError,
+    StreamError,
+    StreamGapError,
+)
+from lmsystems._session_core import (
+    KEEP_RUNS,
+    EventLog,
+    ReplayGuard,
+    SessionInterrupt,
+    check_transport,
+    command_result,
+    decode_event,
+    protocol_error,
+    respond_params,
+    run_id_of,
+    run_start_params,
+)
+
+
+def event(method: str, data: Any, *, namespace: list[str] | None = None, event_id: str = "1-0") -> Any:
+    return {
+        "type": "event",
+        "event_id": event_id,
+        "seq": 1,
+        "method": method,
+        "params": {"namespace": namespace or [], "timestamp": 0, "data": data},
+    }
+
+
+def running(run_id: str) -> Any:
+    return event("lifecycle", {"event": "running"}, event_id=f"synth:{run_id}:lc||running")
+
+
+def ended(status: str, run_id: str = "r") -> Any:
+    return event("lifecycle", {"event": status}, event_id=f"synth:{run_id}:lc||{status}")
+
+
+# ------------------------------------------------------------------------------------------ commands
+
+
+def test_run_start_params_merge_the_deployment_configurables_under_the_callers() -> None:
+    params = run_start_params(
+        "agent",
+        {"q": 1},
+        config={"configurable": {"model": "big"}},
+        metadata={"m": 1},
+        multitask_strategy="enqueue",
+        configurable={"model": "small", "region": "eu"},
+    )
+    assert params == {
+        "assistant_id": "agent",
+        "input": {"q": 1},
+        "config": {"configurable": {"model": "big", "region": "eu"}},
+        "metadata": {"m": 1},
+        "multitaskStrategy": "enqueue",
+    }
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"assistant_id": ""}, "assistant_id"),
+        ({"input": {"x": object()}}, "input"),
+        ({"multitask_strategy": "later"}, "multitask_strategy"),
+        ({"config": "not a dict"}, "config"),
+        ({"metadata": ["no"]}, "metadata"),
+    ],
+)
+def test_run_start_params_refuse_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
+    arguments: dict[str, Any] = {
+        "assistant_id": "agent",
+        "input": None,
+        "config": None,
+        "metadata": None,
+        "multitask_strategy": None,
+    }
+    arguments.update(kwargs)
+    assistant = arguments.pop("assistant_id")
+    value = arguments.pop("input")
+    with pytest.raises(InputError, match=message):
+        run_start_params(assistant, value, **arguments)
+
+
+def test_respond_params_carry_the_interrupts_namespace() -> None:
+    interrupt = SessionInterrupt("i1", {"q": "?"}, ("child:1",))
+    assert respond_params(interrupt, True) == {
+        "interrupt_id": "i1",
+        "namespace": ["child:1"],
+        "response": True,
+    }
+
+
+def test_transport_must_be_known() -> None:
+    assert check_transport("websocket") == "websocket"
+    with pytest.raises(InputError, match="transport"):
+        check_transport("udp")
+
+
+# ------------------------------------------------------------------------------------------- answers
+
+
+@pytest.mark.parametrize(
+    ("code", "cls"),
+    [
+        ("invalid_argument", InputError),
+        ("unknown_command", APIResponseError),
+        ("no_such_run", NotFoundError),
+        ("no_such_interrupt", NotFoundError),
+        ("permission_denied", AuthenticationError),
+        ("resume_gap", StreamGapError),
+        ("a_code_from_the_future", APIResponseError),
+    ],
+)
+def test_protocol_errors_map_to_the_exception_tree(code: str, cls: type[Exception]) -> None:
+    answer = {"type": "error", "id": 3, "error": code, "message": "nope"}
+    error = protocol_error(answer, "run.start")
+    assert isinstance(error, cls)
+    assert code in str(error) and "nope" in str(error) and error.body == answer
+    with pytest.raises(cls):
+        command_result(answer, "run.start")
+
+
+def test_command_result_of_a_success_and_of_garbage() -> None:
+    assert command_result({"type": "success", "id": 1, "result": {"run_id": "r"}}, "run.start") == {
+        "run_id": "r"
+    }
+    for answer in ([1], {"type": "success", "id": 1}, {"type": "maybe"}):
+        with pytest.raises(APIResponseError):
+            command_result(answer, "run.start")
+
+
+# -------------------------------------------------------------------------------------------- events
+
+
+def test_decode_event_checks_the_envelope() -> None:
+    assert decode_event(b'{"type":"event","method":"values","params":{"namespace":[],"data":{}}}')
+    for bad in (b"not json", b"[1]", b'{"type":"event","method":"values","params":{"data":{}}}'):
+        with pytest.raises(StreamError):
+            decode_event(bad)
+
+
+def test_the_run_id_comes_from_the_synthesised_running_event_only() -> None:
+    assert run_id_of(running("abc")) == "abc"
+    assert run_id_of(event("lifecycle", {"event": "running"}, event_id="1-0")) is None
+
+
+def test_the_log_keeps_only_the_runs_this_session_started() -> None:
+    log = EventLog()
+    # The replay of an earlier run of the thread, then our run.
+    log.feed(running("old"))
+    log.feed(event("values", {"n": 0}))
+    log.feed(ended("completed", "old"))
+    mark = log.asking()
+    log.feed(running("ours"))
+    log.feed(event("values", {"n": 1}))
+    assert log.runs == []  # not ours until the answer says so
+    log.claim("ours", mark)
+    log.feed(event("input.requested", {"interrupt_id": "i", "payload": {"q": 1}}))
+    log.feed(ended("interrupted", "ours"))
+    log.feed(event("values", {"n": 1}))  # the snapshot the server sends after `interrupted`
+    [run] = log.runs
+    assert run.run_id == "ours" and run.status == "interrupted" and run.end == 4
+    assert run.values == {"n": 1} and run.interrupts == [SessionInterrupt("i", {"q": 1})]
+    # input.respond names no run: the next run that starts after it was asked for is ours.
+    mark = log.asking()
+    log.claim(None, mark)
+    log.feed(running("resumed"))
+    log.feed(event("lifecycle", {"event": "failed", "error": "boom"}))
+    assert [r.run_id for r in log.runs] == ["ours", "resumed"]
+    assert log.runs[1].status == "failed" and log.runs[1].error == "boom"
+
+
+def test_old_runs_let_go_of_their_events() -> None:
+    log = EventLog()
+    for number in range(1, KEEP_RUNS + 3):
+        log.claim(f"r{number}", log.asking())
+        log.feed(running(f"r{number}"))
+        log.feed(ended("completed", f"r{number}"))
+    assert log.run(KEEP_RUNS + 2) is not None
+    with pytest.raises(InputError, match="too old"):
+        log.run(1)
+
+
+# -------------------------------------------------------------------------------------- reconnection
+
+
+def test_a_faithful_replay_delivers_only_what_is_new() -> None:
+    guard = ReplayGuard()
+    first = [event("values", {}, event_id=f"{n}-0") for n in range(5)]
+    assert [guard.admit(e) for e in first] == [True] * 5
+    guard.reconnected()
+    replay = [*first, event("values", {}, event_id="5-0")]
+    assert [guard.admit(e) for e in replay] == [False] * 5 + [True]
+    assert guard.take_gap() is None
+
+
+def test_a_replay_that_differs_names_the_gap_and_never_repeats() -> None:
+    guard = ReplayGuard()
+    ids = ["a", "b", "c", "d"]
+    for i in ids:
+        guard.admit(event("messages", {}, event_id=i))
+    guard.reconnected()
+    # "b" and "c" were not stored by the server: the replay skips them.
+    admitted = [guard.admit(event("messages", {}, event_id=i)) for i in ["a", "d", "e"]]
+    assert admitted == [False, False, True]
+    gap = guard.take_gap()
+    assert gap is not None and "'b'" in gap
+    assert guard.take_gap() is None
+
+
+def test_a_replay_that_stops_short_is_a_gap() -> None:
+    guard = ReplayGuard()
+    for i in "abc":
+        guard.admit(event("values", {}, event_id=i))
+    guard.reconnected()
+    guard.admit(event("values", {}, event_id="a"))
+    guard.replay_ended()
+    assert "only 1 of the 3" in (guard.take_gap() or "")
+
+
+@given(
+    seen=st.lists(st.text(min_size=1, max_size=3), max_size=30, unique=True),
+    new=st.lists(st.text(min_size=4, max_size=6), max_size=10, unique=True),
+    drops=st.integers(min_value=1, max_value=4),
+)
+def test_nothing_is_delivered_twice_across_reconnects(seen: list[str], new: list[str], drops: int) -> None:
+    """Whatever the replays look like, an id passes at most once; a faithful replay loses nothing."""
+    guard = ReplayGuard()
+    delivered = [i for i in seen if guard.admit(event("values", {}, event_id=i))]
+    for _ in range(drops):
+        guard.reconnected()
+        delivered += [i for i in [*seen, *new] if guard.admit(event("values", {}, event_id=i))]
+    assert len(delivered) == len(set(delivered))
+    assert delivered == [*seen, *new]
+    assert guard.take_gap() is None
