@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import logging
 import threading
 import weakref
@@ -154,10 +155,10 @@ class PurchasedGraph(RemoteGraph):
         self,
         graph_name: str,
         api_key: str | None = None,
-        *,
-        base_url: str | None = None,
-        default_state_values: Mapping[str, Any] | None = None,
         config: RunnableConfig | None = None,
+        default_state_values: Mapping[str, Any] | None = None,
+        base_url: str | None = None,
+        *,
         name: str | None = None,
         headers: Mapping[str, str] | None = None,
         deployment_url: str | None = None,
@@ -303,15 +304,18 @@ class PurchasedGraph(RemoteGraph):
     # ------------------------------------------------------------------ runs
 
     def with_defaults(self, input: Any) -> Any:
-        """The input sent to the graph: `default_state_values` under a dict input (None and Command
-        inputs are sent as they are)."""
+        """The input sent to the graph: `default_state_values` under a dict input (a dataclass or Pydantic
+        state is sent as the dict of its fields; None and Command inputs are sent as they are)."""
         if not self._defaults or input is None or isinstance(input, Command):
             return input
         if isinstance(input, Mapping):
             return {**copy.deepcopy(self._defaults), **input}
+        fields = _fields_of(input)
+        if fields is not None:  # a dataclass or Pydantic state, as a parent graph passes it
+            return {**copy.deepcopy(self._defaults), **fields}
         raise InputError(
-            f"default_state_values can only be merged into a dict input, not {type(input).__name__} "
-            "(use a TypedDict state, or pass the values in the input)"
+            f"default_state_values can only be merged into a dict, dataclass or Pydantic input, not "
+            f"{type(input).__name__} (pass the values in the input instead)"
         )
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
@@ -450,6 +454,17 @@ def _check_thread_config(config: object) -> None:
             'config must name a thread: {"configurable": {"thread_id": "..."}} '
             f"(got {type(config).__name__})"
         )
+
+
+def _fields_of(state: Any) -> dict[str, Any] | None:
+    """The fields of a dataclass or Pydantic state object (None for anything else)."""
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        return {field.name: getattr(state, field.name) for field in dataclasses.fields(state)}
+    dump = getattr(state, "model_dump", None)
+    if callable(dump) and not isinstance(state, type):
+        dumped = dump()
+        return dict(dumped) if isinstance(dumped, Mapping) else None
+    return None
 
 
 def _checked_defaults(values: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ received, so the tests read there what reached the remote run.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import operator
 import secrets
@@ -368,8 +369,16 @@ def test_default_state_values_only_go_under_dict_inputs(market: Market) -> None:
     assert purchased.with_defaults(None) is None
     resume = Command(resume=True)
     assert purchased.with_defaults(resume) is resume
-    with pytest.raises(InputError, match="dict input"):
+    with pytest.raises(InputError, match="dict, dataclass or Pydantic input"):
         purchased.with_defaults(["not", "a", "dict"])
+
+    @dataclasses.dataclass
+    class Parent:
+        question: str
+        tone: str = "parent"
+
+    # A dataclass state (lmsystems 1.0.8's README uses one) is sent as its fields, over the defaults.
+    assert purchased.with_defaults(Parent("q")) == {"question": "q", "tone": "parent"}
     with pytest.raises(InputError, match="string keys"):
         market.graph(default_state_values={1: "x"})  # type: ignore[dict-item]
     with pytest.raises(InputError, match=r"(?i)x-api-key"):

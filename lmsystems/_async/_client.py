@@ -68,9 +68,9 @@ class LmsystemsClient:
     def __init__(
         self,
         graph_name: str | None = None,
-        *,
         api_key: str | None = None,
         base_url: str | None = None,
+        *,
         deployment_url: str | None = None,
         deployment_key: str | None = None,
         timeout: float | httpx.Timeout | None = None,
@@ -104,9 +104,17 @@ class LmsystemsClient:
         """Runs at the end of __init__: the async client resolves its graph in create() or on first use."""
 
     @classmethod
-    async def create(cls, graph_name: str | None = None, **options: Any) -> Self:
-        """Create a client and resolve its graph now, so that a wrong key or graph name fails here."""
-        client = cls(graph_name, **options)
+    async def create(
+        cls,
+        graph_name: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> Self:
+        """Create a client and resolve its graph now, so that a wrong key or graph name fails here.
+
+        `graph_name`, `api_key` and `base_url` may be given by position, as in lmsystems 1.0.8."""
+        client = cls(graph_name, api_key, base_url, **options)
         try:
             await client.connect()
         except BaseException:

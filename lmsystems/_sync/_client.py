@@ -69,9 +69,9 @@ class _SyncLmsystemsClient:
     def __init__(
         self,
         graph_name: str | None = None,
-        *,
         api_key: str | None = None,
         base_url: str | None = None,
+        *,
         deployment_url: str | None = None,
         deployment_key: str | None = None,
         timeout: float | httpx.Timeout | None = None,
@@ -105,9 +105,17 @@ class _SyncLmsystemsClient:
         """Runs at the end of __init__: the sync client resolves its graph in create() or on first use."""
 
     @classmethod
-    def create(cls, graph_name: str | None = None, **options: Any) -> Self:
-        """Create a client and resolve its graph now, so that a wrong key or graph name fails here."""
-        client = cls(graph_name, **options)
+    def create(
+        cls,
+        graph_name: str | None = None,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> Self:
+        """Create a client and resolve its graph now, so that a wrong key or graph name fails here.
+
+        `graph_name`, `api_key` and `base_url` may be given by position, as in lmsystems 1.0.8."""
+        client = cls(graph_name, api_key, base_url, **options)
         try:
             client.connect()
         except BaseException:
