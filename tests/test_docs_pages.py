@@ -199,6 +199,7 @@ def ours() -> Iterator[dict[str, Any]]:
     )
     namespace: dict[str, Any] = {"__module__": lmsystems, "__all__": lmsystems.__all__}
     namespace.update(client=client, sync_client=sync_client, lmsystems=lmsystems, httpx=httpx)
+    namespace["Config"] = importlib.import_module("lmsystems.config").Config  # 1.0.8's module path
     try:
         yield namespace
     finally:
