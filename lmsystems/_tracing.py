@@ -1,8 +1,10 @@
 """Trace context on every request and stream: OpenTelemetry spans and W3C headers, LangSmith headers.
 
 Pure (no network I/O), shared by both facades. The transport opens a `RequestTrace` around each attempt of
-a request, and a stream opens one `StreamTrace` for its whole life (its connections and reconnects are
-request spans below it).
+a request, below the current span. A stream opens one `StreamTrace` for its whole life and makes it the
+current span only while the stream itself works (`StreamTrace.current()` around each step), so its
+connections, reconnects and status checks are request spans below it, and your code between two parts
+never sees the stream's context.
 
 Nothing here imports opentelemetry or langsmith unless the application already has: a process that never
 imported `opentelemetry.trace` has no span to continue and no tracer provider to record with, and one that
@@ -21,10 +23,29 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Mapping, MutableMapping
-from importlib import resources
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import InputError
+
+if TYPE_CHECKING:
+    from typing import Protocol
+
+    class URLParts(Protocol):
+        """What a request span reads of a URL (httpx.URL has it)."""
+
+        @property
+        def scheme(self) -> str: ...
+        @property
+        def host(self) -> str: ...
+        @property
+        def port(self) -> int | None: ...
+        @property
+        def path(self) -> str: ...
+
 
 #: The instrumentation's name (the tracer's name, and the name that disables it).
 INSTRUMENTATION = "lmsystems"
@@ -38,19 +59,8 @@ RECONNECTS = "lmsystems.stream.reconnects"
 INTERRUPTED = "lmsystems.stream.interrupted"
 #: Stream operations that create a run (their span is a GenAI `invoke_agent` span).
 RUN_CREATING = frozenset({"stream_run", "stream_stateless_run", "create_run"})
-
-
-class URLParts(Protocol):
-    """What a request span reads of a URL (httpx.URL has it)."""
-
-    @property
-    def scheme(self) -> str: ...
-    @property
-    def host(self) -> str: ...
-    @property
-    def port(self) -> int | None: ...
-    @property
-    def path(self) -> str: ...
+#: The requests that open a stream: the first of them under a stream's span names that span.
+STREAM_OPENING = RUN_CREATING | {"join_run_stream", "join_thread_stream"}
 
 
 def disabled_by_env(environ: Mapping[str, str] = os.environ) -> bool:
@@ -75,6 +85,8 @@ def server_port(url: URLParts) -> int | None:
 @functools.cache
 def url_templates() -> dict[str, str]:
     """Every generated operation's path template, by operation id (from the generated manifest)."""
+    from importlib import resources  # noqa: PLC0415 - only once a span is recorded
+
     try:
         text = resources.files("lmsystems_generated").joinpath("manifest.json").read_text("utf-8")
         specs = json.loads(text)["specs"]
@@ -119,18 +131,13 @@ def stream_span_name(operation: str, graph: str | None) -> str:
     return operation
 
 
-def stream_attributes(
-    *, operation: str, graph: str | None, thread_id: str | None
-) -> dict[str, str | int | bool]:
-    """A stream span's attributes, known when its first request is built."""
-    attributes: dict[str, str | int | bool] = {"lmsystems.operation": operation}
+def stream_attributes(*, operation: str, graph: str | None) -> dict[str, str]:
+    """A stream span's attributes, known when the request that opens it is sent."""
+    attributes = {"lmsystems.operation": operation}
     if operation in RUN_CREATING:
         attributes["gen_ai.operation.name"] = "invoke_agent"
     if graph:
         attributes["gen_ai.agent.name"] = graph
-    if thread_id:
-        attributes["gen_ai.conversation.id"] = thread_id
-        attributes[THREAD_ID] = thread_id
     return attributes
 
 
@@ -219,13 +226,22 @@ class RequestTrace:
     def __enter__(self) -> RequestTrace:
         return self
 
+    def retrying(self, error: BaseException) -> None:
+        """The attempt failed with `error` and will be retried: record it and end the span now (the wait
+        before the next attempt is not part of it)."""
+        self.failed(error)
+        self.end()
+
+    def end(self) -> None:
+        """End the span (once; later calls do nothing)."""
+        span, self._span = self._span, None
+        if span is not None:
+            span.end()
+
     def answered(self, status_code: int) -> None:
         """The server answered (its headers arrived)."""
-        span = self._span
-        if span is not None:
-            span.set_attribute("http.response.status_code", status_code)
-            if status_code >= 400:
-                span.set_attribute("error.type", str(status_code))
+        if self._span is not None:
+            self._span.set_attribute("http.response.status_code", status_code)
 
     def failed(self, error: BaseException) -> None:
         """The attempt failed with `error` (ours), retried or not."""
@@ -236,16 +252,17 @@ class RequestTrace:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        span = self._span
-        if span is None:
+        if self._span is None:
             return
         if exc is not None and not _ends_quietly(exc):
             self.failed(exc)
-        span.end()
+        self.end()
 
 
 #: The trace of a request when nothing traces.
 NO_TRACE = RequestTrace(None)
+#: The stream whose step is running (set only inside `StreamTrace.current()`).
+_STREAM: ContextVar[StreamTrace | None] = ContextVar("lmsystems_stream", default=None)
 
 
 def record_error(span: Any, error: BaseException) -> None:
@@ -260,17 +277,33 @@ def record_error(span: Any, error: BaseException) -> None:
 class StreamTrace:
     """The span of one stream, from its first read to its end; its requests are spans below it."""
 
-    __slots__ = ("context", "span")
+    __slots__ = ("context", "graph", "named", "span")
 
-    def __init__(self, span: Any, context: Any) -> None:
+    def __init__(self, span: Any, context: Any, graph: str | None = None) -> None:
         self.span = span
         #: The context with this span current: the parent of the stream's requests.
         self.context = context
+        self.graph = graph
+        self.named = False
 
-    def opened(self, *, operation: str, graph: str | None, thread_id: str | None) -> None:
-        """The stream's first request is built: name the span after it."""
-        self.span.update_name(stream_span_name(operation, graph))
-        self.span.set_attributes(stream_attributes(operation=operation, graph=graph, thread_id=thread_id))
+    @contextmanager
+    def current(self) -> Iterator[None]:
+        """Make this stream's span the current one for one step of the stream."""
+        from opentelemetry import context  # noqa: PLC0415 - a span exists, so it is loaded
+
+        token = context.attach(self.context)
+        stream_token = _STREAM.set(self)
+        try:
+            yield
+        finally:
+            _STREAM.reset(stream_token)
+            context.detach(token)
+
+    def opened(self, operation: str) -> None:
+        """The request that opens the stream is sent: name the span after it."""
+        self.named = True
+        self.span.update_name(stream_span_name(operation, self.graph))
+        self.span.set_attributes(stream_attributes(operation=operation, graph=self.graph))
 
     def finish(
         self,
@@ -287,6 +320,7 @@ class StreamTrace:
         if run_id:
             span.set_attribute(RUN_ID, run_id)
         if thread_id:
+            span.set_attribute("gen_ai.conversation.id", thread_id)
             span.set_attribute(THREAD_ID, thread_id)
         span.set_attribute(EVENTS_DELIVERED, events_delivered)
         span.set_attribute(RECONNECTS, reconnects)
@@ -300,13 +334,24 @@ class Tracing:
     """One client's tracing: OpenTelemetry when the application uses it (and did not disable us), and
     LangSmith's headers with `distributed_tracing=True`."""
 
-    __slots__ = ("langsmith", "otel")
+    __slots__ = ("graph", "langsmith", "otel")
 
-    def __init__(self, *, distributed_tracing: bool = False, otel: bool | None = None) -> None:
+    def __init__(
+        self, *, distributed_tracing: bool = False, graph: str | None = None, otel: bool | None = None
+    ) -> None:
+        if not isinstance(distributed_tracing, bool):
+            raise InputError(f"distributed_tracing must be True or False, not {distributed_tracing!r}")
+        if distributed_tracing:
+            from importlib.util import find_spec  # noqa: PLC0415 - only when asked for
+
+            if find_spec("langsmith") is None:
+                raise InputError("distributed_tracing=True needs langsmith: pip install langsmith")
         #: OpenTelemetry allowed (it is used only once the application has loaded it).
         self.otel = not disabled_by_env() if otel is None else otel
         #: Send LangSmith's `langsmith-trace` and `baggage` headers to the Agent Server.
         self.langsmith = distributed_tracing
+        #: The client's graph (`gen_ai.agent.name` of its streams).
+        self.graph = graph
 
     def request(
         self,
@@ -317,18 +362,20 @@ class Tracing:
         operation: str,
         carrier: MutableMapping[str, str],
         attempt: int,
-        parent: StreamTrace | None,
     ) -> RequestTrace:
-        """Open the span of one attempt and write the trace headers into `carrier` (the request's)."""
+        """Open the span of one attempt, below the current span, and write the trace headers into `carrier`
+        (the request's). The first request that opens a stream names the stream's span."""
         trace = _otel_trace() if self.otel else None
         if trace is None:
             if self.langsmith and service == "agent server":
                 merge_baggage(carrier, langsmith_headers())
             return NO_TRACE
+        stream = _STREAM.get()
+        if stream is not None and not stream.named and operation in STREAM_OPENING:
+            stream.opened(operation)
         template = url_templates().get(operation)
         span = _tracer().start_span(
             request_span_name(method, template),
-            context=parent.context if parent is not None else None,
             kind=trace.SpanKind.CLIENT,
             attributes=request_attributes(
                 method=method, url=url, operation=operation, attempt=attempt, template=template
@@ -345,4 +392,4 @@ class Tracing:
         if trace is None:
             return None
         span = _tracer().start_span("lmsystems.stream", kind=trace.SpanKind.CLIENT)
-        return StreamTrace(span, trace.set_span_in_context(span))
+        return StreamTrace(span, trace.set_span_in_context(span), self.graph)

@@ -83,12 +83,13 @@ def test_stream_names_follow_the_genai_conventions() -> None:
     assert tracing.stream_span_name("stream_run", "chat") == "invoke_agent chat"
     assert tracing.stream_span_name("stream_stateless_run", None) == "invoke_agent"
     assert tracing.stream_span_name("join_thread_stream", "chat") == "join_thread_stream"
-    assert tracing.stream_attributes(operation="stream_run", graph="chat", thread_id="t1") == {
+    assert tracing.stream_attributes(operation="stream_run", graph="chat") == {
         "lmsystems.operation": "stream_run",
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": "chat",
-        "gen_ai.conversation.id": "t1",
-        "langsmith.thread_id": "t1",
+    }
+    assert tracing.stream_attributes(operation="join_run_stream", graph=None) == {
+        "lmsystems.operation": "join_run_stream"
     }
 
 
@@ -131,7 +132,6 @@ def test_off_means_no_span_and_no_header(spans: InMemorySpanExporter) -> None:
         operation="ok",
         carrier=carrier,
         attempt=0,
-        parent=None,
     )
     with trace_:
         trace_.answered(200)
@@ -150,7 +150,6 @@ def test_a_request_span_carries_its_context_in_the_headers(spans: InMemorySpanEx
             operation="create_thread",
             carrier=carrier,
             attempt=0,
-            parent=None,
         )
         with request:
             request.answered(200)
@@ -176,7 +175,6 @@ def test_a_failed_attempt_is_recorded_once_and_without_message(spans: InMemorySp
         operation="x",
         carrier={},
         attempt=1,
-        parent=None,
     )
     with pytest.raises(APIStatusError), request:
         request.answered(503)
@@ -189,36 +187,48 @@ def test_a_failed_attempt_is_recorded_once_and_without_message(spans: InMemorySp
     assert CANARY not in repr(span.to_json()) and "secret" not in repr(span.to_json())
 
 
-def test_a_stream_span_is_the_parent_of_its_requests(spans: InMemorySpanExporter) -> None:
-    on = tracing.Tracing(otel=True)
-    stream = on.stream()
-    assert stream is not None
-    stream.opened(operation="stream_run", graph="echo", thread_id="t1")
-    carrier: dict[str, str] = {}
-    with on.request(
-        service="agent server",
-        method="POST",
-        url=httpx.URL("http://127.0.0.1:2025/threads/t1/runs/stream"),
-        operation="stream_run",
-        carrier=carrier,
-        attempt=0,
-        parent=stream,
-    ) as request:
-        request.answered(200)
-    stream.finish(
-        run_id="r1",
-        thread_id="t1",
-        events_delivered=3,
-        reconnects=1,
-        interrupted=False,
-        error=GeneratorExit(),
-    )
-    request_span, stream_span = spans.get_finished_spans()
-    assert stream_span.name == "invoke_agent echo"
-    assert request_span.parent is not None
-    assert request_span.parent.span_id == stream_span.get_span_context().span_id
-    assert stream_span.attributes is not None
-    assert stream_span.attributes["langsmith.run_id"] == "r1"
-    assert stream_span.attributes["lmsystems.stream.events_delivered"] == 3
-    assert stream_span.attributes["lmsystems.stream.reconnects"] == 1
+def test_a_stream_span_is_current_only_inside_its_steps(spans: InMemorySpanExporter) -> None:
+    on = tracing.Tracing(otel=True, graph="echo")
+    with trace.get_tracer("the-application").start_as_current_span("app") as app:
+        stream = on.stream()
+        assert stream is not None
+        requests = []
+        for operation, path in [
+            ("get_assistant", "/assistants/echo"),
+            ("stream_run", "/threads/t1/runs/stream"),
+        ]:
+            with stream.current():
+                assert trace.get_current_span() is stream.span
+                with on.request(
+                    service="agent server",
+                    method="POST",
+                    url=httpx.URL(f"http://127.0.0.1:2025{path}"),
+                    operation=operation,
+                    carrier={},
+                    attempt=0,
+                ) as request:
+                    request.answered(200)
+                    requests.append(request)
+            assert trace.get_current_span() is app  # between steps, the caller's context is untouched
+        left_early = GeneratorExit()
+        stream.finish(
+            run_id="r1", thread_id="t1", events_delivered=3, reconnects=1, interrupted=False, error=left_early
+        )
+    resolve, post, stream_span, _app = spans.get_finished_spans()
+    assert stream_span.name == "invoke_agent echo"  # named by the request that opened it
+    for request_span in (resolve, post):
+        assert request_span.parent is not None
+        assert request_span.parent.span_id == stream_span.get_span_context().span_id
+    assert stream_span.parent is not None and stream_span.parent.span_id == app.get_span_context().span_id
+    assert dict(stream_span.attributes or {}) == {
+        "lmsystems.operation": "stream_run",
+        "gen_ai.operation.name": "invoke_agent",
+        "gen_ai.agent.name": "echo",
+        "gen_ai.conversation.id": "t1",
+        "langsmith.thread_id": "t1",
+        "langsmith.run_id": "r1",
+        "lmsystems.stream.events_delivered": 3,
+        "lmsystems.stream.reconnects": 1,
+        "lmsystems.stream.interrupted": False,
+    }
     assert stream_span.status.status_code is StatusCode.UNSET  # leaving early is no failure

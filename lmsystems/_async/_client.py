@@ -16,6 +16,7 @@ from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
 from .._settings import DEFAULT_MAX_RETRIES, ClientSettings, StreamLimits
+from .._tracing import Tracing
 from .._types import Deployment, StateUpdateResult, ThreadStatus
 from ._assistants import AsyncAssistants
 from ._core import AsyncCore
@@ -63,6 +64,9 @@ class LmsystemsClient:
         max_event_bytes: The largest event a stream accepts, in bytes (default 16 MiB).
         allow_insecure_http: Allow plain `http://` to a deployment that is not on this machine.
         transport: An httpx transport to send requests through instead of the network (for tests).
+        distributed_tracing: Send the active LangSmith run tree's `langsmith-trace` and `baggage` headers
+            (needs langsmith), so the server's run joins your LangSmith trace. OpenTelemetry context is
+            sent whenever your application uses OpenTelemetry (see the tracing guide).
     """
 
     def __init__(
@@ -81,6 +85,7 @@ class LmsystemsClient:
         max_event_bytes: int = DEFAULT_STREAM_LIMITS.max_event_bytes,
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        distributed_tracing: bool = False,
     ) -> None:
         settings = ClientSettings.resolve(
             graph_name=graph_name,
@@ -97,7 +102,10 @@ class LmsystemsClient:
                 max_event_bytes=max_event_bytes,
             ),
         )
-        self._attach(AsyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http))
+        tracing = Tracing(distributed_tracing=distributed_tracing, graph=settings.graph_name)
+        self._attach(
+            AsyncCore(settings, transport=transport, allow_insecure_http=allow_insecure_http, tracing=tracing)
+        )
         self._created()
 
     def _created(self) -> None:

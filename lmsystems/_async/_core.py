@@ -14,6 +14,7 @@ from .._logging import configure_from_env, secret_filter
 from .._marketplace import check_deployment_url, deployment_from_graph_info
 from .._requests import MARKETPLACE, Endpoint, RequestSpec, agent_server_endpoint, build
 from .._settings import ClientSettings
+from .._tracing import Tracing
 from .._types import Deployment
 from ._http import AsyncHTTP
 from ._io import Lock
@@ -32,10 +33,13 @@ class AsyncCore:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         allow_insecure_http: bool = False,
+        tracing: Tracing | None = None,
     ) -> None:
         self.settings = settings
         self.allow_insecure_http = allow_insecure_http
-        self.http = AsyncHTTP(timeout=settings.timeout, max_retries=settings.max_retries, transport=transport)
+        self.http = AsyncHTTP(
+            timeout=settings.timeout, max_retries=settings.max_retries, transport=transport, tracing=tracing
+        )
         self._deployment: Deployment | None = None
         self._parent: AsyncCore | None = None
         self._lock = Lock()

@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .._stream_parts import StreamProgress
+from .._tracing import StreamTrace
 from .._types import StreamPart
 from ._stream_loop import follow
 
@@ -73,9 +74,12 @@ class AsyncRunStream:
         return self._progress.interrupted
 
     def __aiter__(self) -> AsyncIterator[StreamPart]:
-        # The parts generator itself: a loop over the stream pays no wrapper call per part.
+        # The parts generator itself: a loop over the stream pays no wrapper call per part (unless the
+        # application traces with OpenTelemetry: then the stream's span wraps it).
         if self._parts is None:
-            self._parts = follow(self._core, self._strategy)
+            parts = follow(self._core, self._strategy)
+            trace = self._core.http.tracing.stream()
+            self._parts = parts if trace is None else traced(parts, self._progress, trace)
         return self._parts
 
     async def __anext__(self) -> StreamPart:
@@ -97,3 +101,34 @@ class AsyncRunStream:
     async def collect(self) -> list[StreamPart]:
         """Read the whole stream into a list."""
         return [part async for part in self]
+
+
+async def traced(
+    parts: AsyncIterator[StreamPart], progress: StreamProgress, trace: StreamTrace
+) -> AsyncIterator[StreamPart]:
+    """`parts` inside the stream's span: current while the stream works, not while the caller does."""
+    error: BaseException | None = None
+    try:
+        while True:
+            with trace.current():
+                try:
+                    part = await parts.__anext__()
+                except StopAsyncIteration:
+                    return
+            yield part
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        try:
+            with trace.current():
+                await parts.aclose()  # type: ignore[attr-defined]
+        finally:
+            trace.finish(
+                run_id=progress.run_id,
+                thread_id=progress.thread_id,
+                events_delivered=progress.events_delivered,
+                reconnects=progress.reconnects,
+                interrupted=progress.interrupted,
+                error=error,
+            )

@@ -21,6 +21,7 @@ from .._cause import masked
 from .._exceptions import ConflictError
 from .._http_log import log_answer, log_failure
 from .._requests import Endpoint, RequestSpec
+from .._tracing import Tracing
 from .._transport import (
     DEFAULT_LIMITS,
     MAX_REDIRECTS,
@@ -50,9 +51,11 @@ class SyncHTTP:
         max_retries: int,
         transport: httpx.BaseTransport | None = None,
         user_agent: str = "lmsystems-python",
+        tracing: Tracing | None = None,
     ) -> None:
         self.max_retries = max_retries
         self.timeout = timeout
+        self.tracing = tracing or Tracing()
         self._owns_client = True
         self._client = httpx.Client(
             timeout=timeout,
@@ -91,56 +94,77 @@ class SyncHTTP:
         while True:
             request = build_request(self._client, endpoint, spec, timeout or self.timeout, url)
             started = time.monotonic()
-            try:
-                response = self._client.send(request, stream=stream)
-            except httpx.HTTPError as error:
-                delay = _retry.delay_for_error(
-                    attempt, retries, idempotent=spec.idempotent, sent=was_sent(error)
-                )
-                lost = request_error(error, endpoint, spec)
-                log_failure(
-                    endpoint, spec, lost, started=started, attempt=attempt, retries=retries, delay=delay
-                )
-                if delay is None:
-                    raise lost from masked(error)
-                sleep(delay)
-                attempt += 1
-                continue
-            if response.status_code < 300:
-                log_answer(endpoint, spec, response, started=started, attempt=attempt)
-                return response
-            try:
-                content = response.read()
-            except httpx.HTTPError as error:
-                broken = request_error(error, endpoint, spec)
-                log_failure(
-                    endpoint, spec, broken, started=started, attempt=attempt, retries=retries, delay=None
-                )
-                raise broken from masked(error)
-            finally:
-                response.close()
-            target = redirect_target(endpoint, spec, response)
-            if target is not None:
-                log_answer(endpoint, spec, response, started=started, attempt=attempt)
-                if redirects >= MAX_REDIRECTS:
-                    raise too_many_redirects(endpoint, spec, response, target)
-                redirects += 1
-                url = target
-                continue
-            delay = _retry.delay_for_status(
-                attempt,
-                retries,
-                idempotent=spec.idempotent,
-                status_code=response.status_code,
-                headers=response.headers,
-            )
-            failure = status_error(endpoint, spec, response, content, conflict)
-            log_failure(
-                endpoint, spec, failure, started=started, attempt=attempt, retries=retries, delay=delay
-            )
-            if delay is None:
-                raise failure
-            sleep(delay)
+            with self.tracing.request(
+                service=endpoint.service,
+                method=spec.method,
+                url=request.url,
+                operation=spec.operation,
+                carrier=request.headers,
+                attempt=attempt + redirects,
+            ) as trace:
+                try:
+                    response = self._client.send(request, stream=stream)
+                except httpx.HTTPError as error:
+                    delay = _retry.delay_for_error(
+                        attempt, retries, idempotent=spec.idempotent, sent=was_sent(error)
+                    )
+                    lost = request_error(error, endpoint, spec)
+                    log_failure(
+                        endpoint, spec, lost, started=started, attempt=attempt, retries=retries, delay=delay
+                    )
+                    if delay is None:
+                        raise lost from masked(error)
+                    trace.retrying(lost)
+                else:
+                    trace.answered(response.status_code)
+                    if response.status_code < 300:
+                        log_answer(endpoint, spec, response, started=started, attempt=attempt)
+                        return response
+                    try:
+                        content = response.read()
+                    except httpx.HTTPError as error:
+                        broken = request_error(error, endpoint, spec)
+                        log_failure(
+                            endpoint,
+                            spec,
+                            broken,
+                            started=started,
+                            attempt=attempt,
+                            retries=retries,
+                            delay=None,
+                        )
+                        raise broken from masked(error)
+                    finally:
+                        response.close()
+                    target = redirect_target(endpoint, spec, response)
+                    if target is not None:
+                        log_answer(endpoint, spec, response, started=started, attempt=attempt)
+                        if redirects >= MAX_REDIRECTS:
+                            raise too_many_redirects(endpoint, spec, response, target)
+                        redirects += 1
+                        url = target
+                        continue
+                    delay = _retry.delay_for_status(
+                        attempt,
+                        retries,
+                        idempotent=spec.idempotent,
+                        status_code=response.status_code,
+                        headers=response.headers,
+                    )
+                    failure = status_error(endpoint, spec, response, content, conflict)
+                    log_failure(
+                        endpoint,
+                        spec,
+                        failure,
+                        started=started,
+                        attempt=attempt,
+                        retries=retries,
+                        delay=delay,
+                    )
+                    if delay is None:
+                        raise failure
+                    trace.retrying(failure)
+            sleep(delay)  # between two attempts: in neither's span
             attempt += 1
 
     def request(
