@@ -58,6 +58,7 @@ __all__ = [
     "InternalServerError",
     "LmsystemsError",
     "NotFoundError",
+    "NothingToResumeError",
     "PermissionDeniedError",
     "RateLimitError",
     "RunError",
@@ -120,6 +121,11 @@ class APIKeyError(AuthenticationError, InputError):
 
 class GraphError(LmsystemsError):
     """Something about the graph, its threads or its runs."""
+
+
+class NothingToResumeError(GraphError):
+    """A resume (`client.resume`, or a run with `command={"resume": ...}`) on a thread that waits on no
+    interrupt: nothing was sent (the server would have re-run the graph's last step)."""
 
 
 class RunError(GraphError):

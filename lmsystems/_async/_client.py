@@ -317,7 +317,8 @@ class LmsystemsClient:
     ) -> AsyncRunStream:
         """Answer the thread's pending interrupt with `value` and stream the rest of the run.
 
-        With several interrupts pending, `interrupt_id` says which one `value` answers.
+        With several interrupts pending, `interrupt_id` says which one `value` answers. A thread that
+        waits on no interrupt raises `NothingToResumeError` when the stream is first read.
         """
         check.thread_id(thread)
         resume = {interrupt_id: value} if interrupt_id is not None else value

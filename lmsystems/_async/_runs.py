@@ -7,8 +7,9 @@ from types import EllipsisType
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
-from .._answers import field_of, list_answer
-from .._exceptions import InputError, ThreadBusyError
+from .._answers import field_of, list_answer, object_answer
+from .._exceptions import InputError, NothingToResumeError, ThreadBusyError
+from .._interrupts import interrupts_in_state
 from .._operation import operation
 from .._payloads import NOT_GIVEN, RunOptions
 from .._requests import RequestSpec, build
@@ -65,6 +66,12 @@ class AsyncRuns:
 
         async def opener(stream: AsyncRunStrategy) -> RequestSpec:
             deployment = await core.deployment()
+            if thread_id is not None and run.command is not None and "resume" in run.command:
+                state = build("threads.get_thread_state", thread_id)
+                if not interrupts_in_state(object_answer(await core.request(state), call=state)):
+                    raise NothingToResumeError(
+                        f"thread {thread_id} waits on no interrupt: there is nothing to resume"
+                    )
             if thread_id is None:
                 body = run.body(deployment, stateless=True, streaming=True)
                 return build(

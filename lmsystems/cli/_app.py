@@ -13,6 +13,7 @@ from .._exceptions import LmsystemsError
 from ._dev import DEV_HELP, dev_command
 from ._exit import EXIT_CODES_HELP, ExitCode, describe, exit_code_for
 from ._graphs import graphs_app
+from ._options import PlainUsageCommand
 from ._run import RUN_HELP, run_command
 from ._threads import threads_app
 
@@ -24,12 +25,27 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode=None,
+    # Plain help (click's): Rich markup would eat `[dev]`-like text and cut long names at 80 columns.
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 120},
 )
-app.command("run", help=RUN_HELP, no_args_is_help=True)(run_command)
-app.add_typer(threads_app, name="threads")
-app.add_typer(graphs_app, name="graphs")
-app.command("dev", help=DEV_HELP)(dev_command)
+app.command(
+    "run",
+    help=RUN_HELP,
+    short_help="Stream a run of GRAPH live; answer its interrupts.",
+    no_args_is_help=True,
+    cls=PlainUsageCommand,
+)(run_command)
+app.add_typer(threads_app, name="threads", short_help="List threads; show one, its history; delete one.")
+app.add_typer(
+    graphs_app, name="graphs", short_help="List the graphs; show one's input, output and config keys."
+)
+app.command(
+    "dev",
+    help=DEV_HELP,
+    short_help="Run your graphs locally, behind a local marketplace.",
+    cls=PlainUsageCommand,
+)(dev_command)
 
 
 def _show_version(value: bool) -> None:

@@ -39,7 +39,7 @@ DEV_HELP = "\n\n".join(
         f"{STATE_DIR}/agent-server.log. Graphs reload when their code changes (--no-reload: they do not).",
         "The Agent Server gets a deployment key of its own in the variable --deployment-key-env, for a "
         "custom auth handler of your graphs to check. Needs the `dev` extra: "
-        "pip install 'lmsystems\\[dev]'.",
+        "pip install 'lmsystems[dev]'.",
         EXIT_CODES_HELP,
     ]
 )
@@ -51,12 +51,14 @@ class _Stopped(BaseException):
 
 def dev_command(
     config: Annotated[
-        Path, typer.Option("--config", "-c", help="The langgraph.json that names your graphs.")
+        Path,
+        typer.Option("--config", "-c", metavar="PATH", help="The langgraph.json that names your graphs."),
     ] = Path("langgraph.json"),
     port: Annotated[
         int | None,
         typer.Option(
             "--port",
+            metavar="PORT",
             min=1,
             max=65535,
             help="The Agent Server's port (default: a free one).",
@@ -67,6 +69,7 @@ def dev_command(
         int | None,
         typer.Option(
             "--marketplace-port",
+            metavar="PORT",
             min=1,
             max=65535,
             help="The marketplace's port (default: a free one).",
@@ -95,6 +98,7 @@ def dev_command(
         Path | None,
         typer.Option(
             "--ready-file",
+            metavar="PATH",
             help="Once ready, write KEY=VALUE lines to this file (mode 600): the two above, and the "
             "Agent Server's own URL and key (LMSYSTEMS_DEV_AGENT_SERVER_URL, LMSYSTEMS_DEV_DEPLOYMENT_KEY). "
             "Removed on exit.",
@@ -105,6 +109,7 @@ def dev_command(
         Path | None,
         typer.Option(
             "--log-file",
+            metavar="PATH",
             help=f"Keep the Agent Server's log here (default: {STATE_DIR}/agent-server.log beside the "
             "config, else a temporary file).",
             show_default=False,

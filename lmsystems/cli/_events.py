@@ -41,6 +41,9 @@ class HumanRenderer:
         self._out = output
         self._open: str | None = None  # the message whose tokens are being written on the current line
         self._shown: set[str] = set()  # ids of messages already shown (so node updates do not repeat them)
+        # The text written for each message: a node's update may carry a streamed reply again under
+        # another id (a node that returns {"role": "assistant", "content": reply} after streaming it).
+        self._written: dict[str, str] = {}
         self._partial: dict[str, int] = {}  # messages/partial: characters of each message written so far
 
     @staticmethod
@@ -102,6 +105,8 @@ class HumanRenderer:
             self._prefix(message)
             self._open = message_id or "?"
         self._out.write(text, end="")
+        key = message_id or "?"
+        self._written[key] = self._written.get(key, "") + text
         if final or not chunk or message.get("chunk_position") == "last":
             self.end_line()
         return True
@@ -113,6 +118,7 @@ class HumanRenderer:
         written = self._partial.get(message_id, 0)
         new = text[written:]
         self._partial[message_id] = len(text)
+        self._written[message_id or "?"] = text
         if message_id:
             self._shown.add(message_id)
         if new:
@@ -149,7 +155,14 @@ class HumanRenderer:
             self._out.write(f"{self._out.tick} {node}{where}", style="bold green", end="")
             self._out.write(("  " + "  ".join(fields)) if fields else "", style="dim")
             for message in messages:
-                if str(message.get("id") or "") not in self._shown:
+                if not self._seen(message):
                     self._message(message, final=True)
             shown = True
         return shown
+
+    def _seen(self, message: Mapping[str, Any]) -> bool:
+        """Whether a node update's message was shown already: by its id, or as a streamed reply."""
+        if str(message.get("id") or "") in self._shown:
+            return True
+        text = message_text(message).strip()
+        return bool(text) and any(text == written.strip() for written in self._written.values())

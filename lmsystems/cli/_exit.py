@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import enum
 
-from .._exceptions import APIError, AuthenticationError, GraphError, InputError, LmsystemsError, RunError
+from .._exceptions import (
+    APIError,
+    AuthenticationError,
+    GraphError,
+    GraphNotFoundError,
+    InputError,
+    LmsystemsError,
+    RunError,
+)
 
 
 class ExitCode(enum.IntEnum):
@@ -13,7 +21,8 @@ class ExitCode(enum.IntEnum):
     OK = 0
     #: Any other failure, e.g. the local Agent Server of `lmsystems dev` did not start.
     FAILURE = 1
-    #: A usage error: a bad option or argument, invalid --input JSON, a missing extra (InputError).
+    #: A usage error: a bad option or argument, invalid --input JSON, a missing extra (InputError), a
+    #: graph or thread the user named that does not exist (GraphNotFoundError, a thread's 404).
     USAGE = 2
     #: The run stopped at an interrupt and nobody answered it: resume it with --thread and --resume.
     INTERRUPT_PENDING = 3
@@ -37,7 +46,7 @@ def exit_code_for(error: LmsystemsError) -> ExitCode:
     """The exit code for one of our errors."""
     if isinstance(error, AuthenticationError):
         return ExitCode.AUTHENTICATION
-    if isinstance(error, InputError):
+    if isinstance(error, InputError | GraphNotFoundError):
         return ExitCode.USAGE
     if isinstance(error, GraphError):
         return ExitCode.RUN_ERROR

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
-import uuid
-from typing import TYPE_CHECKING, Annotated, Any
+import os
+from typing import Annotated, Any
 
 import typer
 
-from .._exceptions import GraphNotFoundError, InputError, NotFoundError
+from .._exceptions import InputError
 from ._exit import EXIT_CODES_HELP
 from ._options import (
+    GRAPH_ENV,
     ApiKeyOption,
     BaseUrlOption,
     Connection,
@@ -18,11 +19,11 @@ from ._options import (
     DeploymentUrlOption,
     GraphOption,
     JsonOption,
+    PlainUsageCommand,
+    find_assistant,
 )
 from ._output import Output
-
-if TYPE_CHECKING:
-    from .._sync_client import SyncLmsystemsClient
+from ._schema import schema_fields
 
 graphs_app = typer.Typer(
     help="The graphs of a deployment: its assistants with their graph ids (`graphs`), and one graph's "
@@ -76,14 +77,15 @@ def list_graphs(
     out.table(["graph", "assistant", "name", "version", "description"], rows)
 
 
-@graphs_app.command("show")
+@graphs_app.command("show", cls=PlainUsageCommand)
 def show_graph(
     ctx: typer.Context,
     graph_id: Annotated[
         str | None,
         typer.Argument(
-            metavar="[ID]",
-            help="A graph id or assistant id of the deployment (default: the one --graph resolves to).",
+            metavar="[NAME]",
+            help="The graph: its marketplace name, or a graph id or assistant id of the deployment of "
+            "--graph (default: the graph --graph names).",
             show_default=False,
         ),
     ] = None,
@@ -94,7 +96,8 @@ def show_graph(
     deployment_url: DeploymentUrlOption = None,
     deployment_key: DeploymentKeyOption = None,
 ) -> None:
-    """A graph's input, output and config schemas (and its state and context schemas)."""
+    """A graph's input, output and config keys with their types (--json: the whole JSON Schemas, with
+    the state and context schemas)."""
     given = ctx.obj if isinstance(ctx.obj, _Given) else _Given(None, False, Connection())
     connection = Connection(
         api_key if api_key is not None else given.connection.api_key,
@@ -104,43 +107,30 @@ def show_graph(
     )
     json_output = json_output or given.json_output
     out = Output(json_mode=json_output)
-    with connection.client(graph if graph is not None else given.graph) as client:
+    graph = graph if graph is not None else given.graph
+    if graph is None and not os.environ.get(GRAPH_ENV) and connection.deployment_url is None:
+        graph, graph_id = graph_id, None  # through the marketplace, NAME is the graph to resolve
+    with connection.client(graph) as client:
         deployment = client.deployment
         wanted = (
             graph_id or (deployment.assistant_id if deployment is not None else None) or client.graph_name
         )
         if wanted is None:
             raise InputError("which graph? name it: lmsystems graphs show ID (a graph id or an assistant id)")
-        assistant = _find_assistant(client, wanted)
+        assistant = find_assistant(client, wanted)
         schemas = client.assistants.get_schemas(assistant["assistant_id"])
     document: dict[str, Any] = {"assistant_id": assistant["assistant_id"], **schemas}
     if json_output:
         out.json(document)
         return
     out.write(f"graph {document.get('graph_id')}  (assistant {assistant['assistant_id']})", style="bold")
-    for key, title in (
-        ("input_schema", "input schema"),
-        ("output_schema", "output schema"),
-        ("config_schema", "config schema"),
-        ("state_schema", "state schema"),
-        ("context_schema", "context schema"),
-    ):
-        if document.get(key) is not None:
-            out.document(document[key], title=title)
-
-
-def _find_assistant(client: SyncLmsystemsClient, wanted: str) -> dict[str, Any]:
-    """The assistant `wanted` names: an assistant id (a UUID), else a graph's default assistant."""
-    try:
-        uuid.UUID(wanted)
-    except ValueError:
-        try:
-            found = client.assistants.search(graph_id=wanted, limit=1)
-        except NotFoundError:  # the server answers 404 for a graph id it does not serve
-            found = []
-        if not found:
-            raise GraphNotFoundError(
-                f"the deployment has no graph {wanted!r} (`lmsystems graphs` lists them)"
-            ) from None
-        return dict(found[0])
-    return dict(client.assistants.get(wanted))
+    for key, title in (("input_schema", "input"), ("output_schema", "output"), ("config_schema", "config")):
+        out.write(f"{title}:", style="bold")
+        fields = schema_fields(document.get(key))
+        if not fields:
+            out.write("  (none)", style="dim")
+        width = max((len(field.name) for field in fields), default=0)
+        for field in fields:
+            out.write(f"  {field.name:<{width}}  {field.type}{'' if field.required else '  (optional)'}")
+    name = graph_id or graph or client.graph_name or document.get("graph_id")
+    out.write(f"the whole schemas: lmsystems graphs show {name} --json", style="dim")

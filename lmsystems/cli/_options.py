@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+import typer.core
 
-from .._exceptions import APIKeyError, InputError
+from .._exceptions import APIKeyError, GraphNotFoundError, InputError, NotFoundError
 from .._settings import API_KEY_ENV, BASE_URL_ENV
 
 if TYPE_CHECKING:
@@ -28,6 +32,7 @@ ApiKeyOption = Annotated[
     str | None,
     typer.Option(
         "--api-key",
+        metavar="KEY",
         help=f"Your LMSystems API key. Default: ${API_KEY_ENV} (prefer it: options show up in `ps`).",
         show_default=False,
         rich_help_panel=CONNECTION,
@@ -37,6 +42,7 @@ BaseUrlOption = Annotated[
     str | None,
     typer.Option(
         "--base-url",
+        metavar="URL",
         help=f"The marketplace API. Default: ${BASE_URL_ENV}, else https://api.lmsystems.ai.",
         show_default=False,
         rich_help_panel=CONNECTION,
@@ -46,6 +52,7 @@ DeploymentUrlOption = Annotated[
     str | None,
     typer.Option(
         "--deployment-url",
+        metavar="URL",
         help="Talk to this Agent Server directly, without the marketplace (e.g. `langgraph dev`); "
         "the graph is then a graph id or an assistant id there.",
         show_default=False,
@@ -56,6 +63,7 @@ DeploymentKeyOption = Annotated[
     str | None,
     typer.Option(
         "--deployment-key",
+        metavar="KEY",
         help=f"The key of --deployment-url (sent as x-api-key). Default: ${DEPLOYMENT_KEY_ENV}.",
         show_default=False,
         rich_help_panel=CONNECTION,
@@ -70,11 +78,22 @@ GraphOption = Annotated[
     typer.Option(
         "--graph",
         "-g",
+        metavar="NAME",
         help=f"A graph of the deployment: its marketplace name (or, with --deployment-url, a graph id). "
         f"Default: ${GRAPH_ENV}.",
         show_default=False,
     ),
 ]
+
+
+class PlainUsageCommand(typer.core.TyperCommand):
+    """A command whose usage line names its arguments as they are typed (`ID`, not Typer's `{ID}`)."""
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:  # a click Context (typer vendors click)
+        return [
+            piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
+            for piece in super().collect_usage_pieces(ctx)
+        ]
 
 
 @dataclass(frozen=True)
@@ -96,7 +115,10 @@ class Connection:
         if graph is None:
             graph = os.environ.get(GRAPH_ENV) or None
         if not graph and self.deployment_url is None:
-            raise InputError(f"which graph? pass --graph NAME or set {GRAPH_ENV}")
+            raise InputError(
+                f"which graph? the marketplace finds a deployment by a graph's name: pass --graph NAME or "
+                f"set {GRAPH_ENV}=NAME (with --deployment-url URL, an Agent Server is read without one)"
+            )
         if self.api_key is None and self.deployment_url is None and not os.environ.get(API_KEY_ENV):
             raise APIKeyError(
                 f"no API key: set {API_KEY_ENV} or pass --api-key "
@@ -112,6 +134,48 @@ class Connection:
             deployment_url=self.deployment_url,
             deployment_key=deployment_key,
         )
+
+
+def find_assistant(client: SyncLmsystemsClient, wanted: str) -> dict[str, Any]:
+    """The assistant `wanted` names: an assistant id (a UUID), else a graph's default assistant.
+
+    GraphNotFoundError (exit code 2: a name the user typed) when the deployment has neither.
+    """
+    try:
+        uuid.UUID(wanted)
+    except ValueError:
+        try:
+            found = client.assistants.search(graph_id=wanted, limit=1)
+        except NotFoundError:  # the server answers 404 for a graph id it does not serve
+            found = []
+        if not found:
+            raise GraphNotFoundError(
+                f"the deployment has no graph {wanted!r} (`lmsystems graphs` lists them)"
+            ) from None
+        return dict(found[0])
+    try:
+        return dict(client.assistants.get(wanted))
+    except NotFoundError:
+        raise GraphNotFoundError(f"the deployment has no assistant {wanted!r}") from None
+
+
+def client_graph(client: SyncLmsystemsClient) -> dict[str, Any] | None:
+    """The assistant of the graph the client was made for (--graph, $LMSYSTEMS_GRAPH), or None."""
+    deployment = client.deployment or client.connect()
+    return find_assistant(client, deployment.assistant_id) if deployment.assistant_id else None
+
+
+@contextlib.contextmanager
+def thread_given(thread_id: str) -> Iterator[None]:
+    """A thread id the user typed that the deployment does not have is bad input (exit code 2)."""
+    try:
+        yield
+    except GraphNotFoundError:
+        raise
+    except NotFoundError:
+        raise InputError(
+            f"the deployment has no thread {thread_id} (`lmsystems threads list` lists them)"
+        ) from None
 
 
 def read_json_argument(text: str, *, option: str) -> Any:

@@ -24,6 +24,7 @@ from ._options import (
     JsonOption,
     read_answer,
     read_json_argument,
+    thread_given,
 )
 from ._output import Output, compact
 
@@ -159,7 +160,14 @@ def run_command(
         raise
     except KeyboardInterrupt:
         thread_id = session.thread_id if session else None
-        if thread_id:
+        if session is not None and session.asking:
+            session.prompt_console.print()  # end the `answer>` line
+            out.note(
+                f"the run waits on the interrupt (thread {thread_id}); answer it later with:\n"
+                f"  {session.resume_command()}",
+                style="yellow",
+            )
+        elif thread_id:
             out.note(f"stopped following the run; it goes on on the server (thread {thread_id})")
         raise typer.Exit(ExitCode.CANCELLED) from None
     if code != ExitCode.OK:
@@ -187,9 +195,14 @@ class RunSession:
         self.interactive = interactive
         self.thread_id: str | None = None
         self.run_id: str | None = None
+        #: True while the person is asked for an answer (the run waits on its interrupt meanwhile).
+        self.asking = False
         self.renderer = HumanRenderer(out)
 
     def run(self, thread: str | None, payload: Any) -> ExitCode:
+        if thread is not None:
+            with thread_given(thread):  # a thread id that does not exist is bad input (exit code 2)
+                self.client.get_thread(thread)
         thread_id = thread if thread is not None else str(self.client.create_thread()["thread_id"])
         self.thread_id = thread_id
         if not self.out.json_mode:
@@ -291,13 +304,16 @@ class RunSession:
         if not self.interactive:
             return _NO_ANSWER
         console = self.prompt_console
+        self.asking = True
         while True:
             try:
                 text = console.input(Text("answer> ", style="bold"))
             except EOFError:
                 console.print()
+                self.asking = False
                 return _NO_ANSWER
             if text.strip():
+                self.asking = False
                 return read_answer(text.strip())
 
     def resume_command(self) -> str:

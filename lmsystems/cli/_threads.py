@@ -18,6 +18,9 @@ from ._options import (
     DeploymentUrlOption,
     GraphOption,
     JsonOption,
+    PlainUsageCommand,
+    client_graph,
+    thread_given,
 )
 from ._output import Output, compact
 
@@ -34,13 +37,19 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-@threads_app.command("list")
+@threads_app.command("list", cls=PlainUsageCommand)
 def list_threads(
     graph: GraphOption = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many threads.")] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, metavar="N", help="At most this many threads.")
+    ] = 20,
     status: Annotated[
         str | None,
-        typer.Option("--status", help="Only threads with this status: idle, busy, interrupted, error."),
+        typer.Option(
+            "--status",
+            metavar="STATUS",
+            help="Only threads with this status: idle, busy, interrupted, error.",
+        ),
     ] = None,
     json_output: JsonOption = False,
     api_key: ApiKeyOption = None,
@@ -48,10 +57,15 @@ def list_threads(
     deployment_url: DeploymentUrlOption = None,
     deployment_key: DeploymentKeyOption = None,
 ) -> None:
-    """The deployment's threads, most recently updated first."""
+    """The threads of a graph (--graph; with --deployment-url and no graph: of the whole deployment),
+    most recently updated first. A thread belongs to the graph that ran on it."""
     out = Output(json_mode=json_output)
     with Connection(api_key, base_url, deployment_url, deployment_key).client(graph) as client:
-        threads = client.threads.search(limit=limit, status=status, sort_by="updated_at", sort_order="desc")
+        assistant = client_graph(client)
+        metadata = {"graph_id": assistant["graph_id"]} if assistant is not None else None
+        threads = client.threads.search(
+            metadata=metadata, limit=limit, status=status, sort_by="updated_at", sort_order="desc"
+        )
     if json_output:
         for thread in threads:
             out.json(thread)
@@ -71,7 +85,7 @@ def list_threads(
     out.table(["thread", "status", "graph", "updated"], rows)
 
 
-@threads_app.command("show")
+@threads_app.command("show", cls=PlainUsageCommand)
 def show_thread(
     thread_id: ThreadArgument,
     graph: GraphOption = None,
@@ -83,7 +97,8 @@ def show_thread(
 ) -> None:
     """A thread: its status, the interrupts it waits on, and its current values."""
     out = Output(json_mode=json_output)
-    with Connection(api_key, base_url, deployment_url, deployment_key).client(graph) as client:
+    connection = Connection(api_key, base_url, deployment_url, deployment_key)
+    with connection.client(graph) as client, thread_given(thread_id):
         thread = client.get_thread(thread_id)
     if json_output:
         out.json(thread)
@@ -104,11 +119,13 @@ def show_thread(
     out.document(thread.get("values"), title="values")
 
 
-@threads_app.command("history")
+@threads_app.command("history", cls=PlainUsageCommand)
 def thread_history(
     thread_id: ThreadArgument,
     graph: GraphOption = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most this many checkpoints.")] = 10,
+    limit: Annotated[
+        int, typer.Option("--limit", "-n", min=1, metavar="N", help="At most this many checkpoints.")
+    ] = 10,
     json_output: JsonOption = False,
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
@@ -117,7 +134,8 @@ def thread_history(
 ) -> None:
     """A thread's past states (checkpoints), newest first."""
     out = Output(json_mode=json_output)
-    with Connection(api_key, base_url, deployment_url, deployment_key).client(graph) as client:
+    connection = Connection(api_key, base_url, deployment_url, deployment_key)
+    with connection.client(graph) as client, thread_given(thread_id):
         states = client.get_state_history(thread_id, limit=limit)
     if json_output:
         for state in states:
@@ -139,7 +157,7 @@ def thread_history(
     out.table(["checkpoint", "step", "source", "next", "created"], rows)
 
 
-@threads_app.command("delete")
+@threads_app.command("delete", cls=PlainUsageCommand)
 def delete_thread(
     thread_id: ThreadArgument,
     graph: GraphOption = None,
@@ -155,7 +173,8 @@ def delete_thread(
     interactive = typer.get_text_stream("stdin").isatty() and not json_output
     if interactive and not yes and not typer.confirm(f"Delete thread {thread_id}?", err=True):
         raise typer.Exit(1)
-    with Connection(api_key, base_url, deployment_url, deployment_key).client(graph) as client:
+    connection = Connection(api_key, base_url, deployment_url, deployment_key)
+    with connection.client(graph) as client, thread_given(thread_id):
         client.threads.delete(thread_id)
     if json_output:
         out.json({"deleted": thread_id})
