@@ -386,6 +386,13 @@ class Tracing:
             merge_baggage(carrier, langsmith_headers())
         return RequestTrace(span)
 
+    def propagate(self, carrier: MutableMapping[str, str]) -> None:
+        """Write the current trace context into `carrier`, without a span of ours (for requests another
+        library sends, such as RemoteGraph's)."""
+        trace = _otel_trace() if self.otel else None
+        if trace is not None:
+            _inject(carrier, None)
+
     def stream(self) -> StreamTrace | None:
         """Open a stream's span under the current one (None when OpenTelemetry is off or not loaded)."""
         trace = _otel_trace() if self.otel else None

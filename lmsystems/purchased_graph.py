@@ -32,6 +32,7 @@ from ._interrupts import run_error
 from ._logging import configure_from_env, redact
 from ._settings import DEFAULT_MAX_RETRIES, ClientSettings
 from ._sync_client import SyncLmsystemsClient
+from ._tracing import Tracing
 from ._types import Deployment
 
 try:
@@ -58,9 +59,15 @@ _RESERVED_HEADERS = frozenset({"x-api-key", "authorization"})
 class _Connection:
     """What one resolution gives, shared by a PurchasedGraph and its `with_config` copies."""
 
-    def __init__(self, make_client: Callable[[], SyncLmsystemsClient], headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        make_client: Callable[[], SyncLmsystemsClient],
+        headers: dict[str, str],
+        tracing: Tracing | None = None,
+    ) -> None:
         self._make_client = make_client
         self._headers = headers
+        self._tracing = tracing or Tracing()
         self._lock = threading.Lock()
         self.client: SyncLmsystemsClient | None = None
         self.deployment: Deployment | None = None
@@ -87,6 +94,9 @@ class _Connection:
                 self.sync_remote = get_sync_client(
                     url=deployment.url, api_key=deployment.api_key, headers=self._headers
                 )
+                self.sync_remote.http.client.event_hooks = _with_trace_context(
+                    self.sync_remote.http.client.event_hooks, self._tracing
+                )
                 self.client, self.deployment = client, deployment
             return self.deployment
 
@@ -99,6 +109,9 @@ class _Connection:
                 assert self.deployment is not None
                 remote = get_client(
                     url=self.deployment.url, api_key=self.deployment.api_key, headers=self._headers
+                )
+                remote.http.client.event_hooks = _with_async_trace_context(
+                    remote.http.client.event_hooks, self._tracing
                 )
                 self._remotes[loop] = remote
             return remote
@@ -198,7 +211,7 @@ class PurchasedGraph(RemoteGraph):
 
         self._graph_name = name_checked
         self._where = settings.deployment_url or settings.base_url
-        self._connection = _Connection(make_client, extra_headers)
+        self._connection = _Connection(make_client, extra_headers, Tracing())
         self._user_config: RunnableConfig | None = copy.deepcopy(config)
         super().__init__(
             name_checked,
@@ -473,6 +486,24 @@ def _checked_defaults(values: Mapping[str, Any] | None) -> dict[str, Any]:
     if not isinstance(values, Mapping) or not all(isinstance(key, str) for key in values):
         raise InputError("default_state_values must be a dict with string keys")
     return copy.deepcopy(dict(values))
+
+
+def _with_trace_context(hooks: dict[str, list[Any]], tracing: Tracing) -> dict[str, list[Any]]:
+    """LangGraph's sync client's event hooks, plus one that sends the current OpenTelemetry context."""
+
+    def propagate(request: httpx.Request) -> None:
+        tracing.propagate(request.headers)
+
+    return {**hooks, "request": [*hooks.get("request", ()), propagate]}
+
+
+def _with_async_trace_context(hooks: dict[str, list[Any]], tracing: Tracing) -> dict[str, list[Any]]:
+    """LangGraph's async client's event hooks, plus one that sends the current OpenTelemetry context."""
+
+    async def propagate(request: httpx.Request) -> None:
+        tracing.propagate(request.headers)
+
+    return {**hooks, "request": [*hooks.get("request", ()), propagate]}
 
 
 def _checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:

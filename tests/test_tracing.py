@@ -41,7 +41,7 @@ from support.fault_proxy import JOIN_STREAM, RUN_STREAM, THREAD, Cut, FaultPlan,
 from support.otel import memory_exporter
 
 import lmsystems._retry
-from lmsystems import LmsystemsClient, NotFoundError, RunError, SyncLmsystemsClient
+from lmsystems import LmsystemsClient, NotFoundError, PurchasedGraph, RunError, SyncLmsystemsClient
 from lmsystems._tracing import DISABLED_ENV
 
 OTEL_APP = TEST_AGENT_SERVER_DIR / "otel_app.py"
@@ -364,6 +364,27 @@ def test_an_error_answer_and_retries_are_request_spans(
     assert len({hex_trace(span) for span in attempts}) == 3  # no current span: each attempt on its own
 
 
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_a_purchased_graphs_run_joins_the_trace(traced_server: TracedServer, flavour: str) -> None:
+    """PurchasedGraph runs through LangGraph's RemoteGraph: its requests carry the current context too."""
+    with httpx.Client(base_url=traced_server.url, headers=traced_server.server.headers, timeout=10.0) as http:
+        thread_id = http.post("/threads", json={}).json()["thread_id"]
+    purchased = PurchasedGraph(
+        "echo", deployment_url=traced_server.url, deployment_key=traced_server.server.deployment_key
+    )
+    config: Any = {"configurable": {"thread_id": thread_id}}
+    with trace.get_tracer("the-application").start_as_current_span("app") as app:
+        if flavour == "sync":
+            result = purchased.invoke({"question": CANARY}, config=config)
+        else:
+            result = asyncio.run(purchased.ainvoke({"question": CANARY}, config=config))
+    assert result["echo"]["state"] == {"question": CANARY}
+    with httpx.Client(base_url=traced_server.url, headers=traced_server.server.headers, timeout=10.0) as http:
+        [run] = http.get(f"/threads/{thread_id}/runs").json()
+    traceparent = run["kwargs"]["config"]["configurable"]["__otel_traceparent__"]
+    assert traceparent.split("-")[1] == hex_trace(app)
+
+
 def test_disabled_means_no_span_and_no_trace_context(
     traced_server: TracedServer, spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -446,8 +467,6 @@ def test_distributed_tracing_without_a_run_tree_sends_nothing(agent_server: Runn
 def test_purchased_graph_sends_the_langsmith_run_tree(
     agent_server: RunningAgentServer, loopback_only: list[Any]
 ) -> None:
-    from lmsystems import PurchasedGraph
-
     purchased = PurchasedGraph(
         "echo",
         deployment_url=agent_server.url,
