@@ -161,7 +161,13 @@ def docs(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The demo: `lmsystems dev` (Agent Server and marketplace), the documented flow, `lmsystems run`."""
-    session.install("-e", ".[test]")
+    # Only what the demo runs: the SDK, its command line and `lmsystems dev` (langgraph-cli with the
+    # in-memory Agent Server, which brings langgraph and langchain-core for the test bed's graphs).
+    session.log(
+        "installing lmsystems[dev] (the SDK, the `lmsystems` command, langgraph-cli with its in-memory "
+        "Agent Server): a minute or so the first time, pip's progress below"
+    )
+    session.install("--progress-bar", "off", "-e", ".[dev]", silent=False)
     session.run("python", "scripts/demo.py")
 
 

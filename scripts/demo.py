@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -62,14 +63,21 @@ def lmsystems_dev() -> Iterator[dict[str, str]]:
         for name, graph_id in NAMES.items():
             command += ["--graph-name", f"{name}={graph_id}"]
         command += ["--ready-file", str(ready_file)]
-        print("$ lmsystems dev --config tests/agent_server/langgraph.json ...", flush=True)
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
+        shown = ["lmsystems", *command[len(lmsystems_command()) : command.index("--ready-file")]]
+        shown[shown.index(str(CONFIG))] = str(CONFIG.relative_to(ROOT))
+        print(f"$ {shlex.join(shown)}", flush=True)
+        # Its stdout (the two variables) shows here; its stderr, a line per request, goes to a file
+        # shown at the end, so that it does not interleave with the demo's own output.
+        dev_log = Path(tmp) / "lmsystems-dev.stderr"
+        with dev_log.open("wb") as stderr:
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stderr=stderr)
         try:
             deadline = time.monotonic() + STARTUP_TIMEOUT
             while not ready_file.exists():
                 if process.poll() is not None:
                     raise SystemExit(
-                        f"lmsystems dev exited with code {process.returncode} before it was ready"
+                        f"lmsystems dev exited with code {process.returncode} before it was ready:\n"
+                        + dev_log.read_text(errors="replace")
                     )
                 if time.monotonic() > deadline:
                     raise SystemExit(f"lmsystems dev was not ready within {STARTUP_TIMEOUT:.0f} s")
@@ -84,8 +92,14 @@ def lmsystems_dev() -> Iterator[dict[str, str]]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+        said = dev_log.read_text(errors="replace").splitlines()
         if process.returncode != 0:
-            raise SystemExit(f"lmsystems dev stopped with code {process.returncode}")
+            raise SystemExit(f"lmsystems dev stopped with code {process.returncode}:\n" + "\n".join(said))
+        requests = [line for line in said if line.startswith("  ") and " ms" in line]
+        print(f"\nlmsystems dev's terminal showed a line per request ({len(requests)} in all), e.g.:")
+        for line in requests[:4]:
+            print(f"  {line.strip()}")
+        print(said[-1])
 
 
 async def approval_flow(base_url: str, api_key: str) -> None:
@@ -134,26 +148,29 @@ async def approval_flow(base_url: str, api_key: str) -> None:
 
 
 def chat_flow(base_url: str, api_key: str) -> None:
-    print("\n== sync client: chat-graph, tokens as they arrive")
+    print("\n== sync client: chat-graph, tokens printed as they arrive")
     with SyncLmsystemsClient(graph_name="chat-graph", api_key=api_key, base_url=base_url) as client:
-        thread = client.threads.create()
-        tokens = []
+        thread = client.create_thread()
+        tokens = 0
+        print("  reply      ", end="", flush=True)
         for chunk in client.stream_run(
             thread=thread,
             input={"messages": [{"role": "user", "content": "hello"}]},
             stream_mode="messages-tuple",
         ):
-            if chunk.event == "messages":
-                tokens.append(chunk.data[0]["content"])
+            if chunk.event == "messages":  # [message chunk, metadata]: one chunk per token
+                message, _metadata = chunk.data
+                print(message["content"], end="", flush=True)
+                tokens += 1
+        print()
         show("tokens", tokens)
-        show("reply", "".join(tokens))
 
 
 def cli_flow(env: dict[str, str]) -> None:
     print("\n== the command line: an interrupt answered with --resume")
     args = ["run", "approval-graph", "--input", '{"messages": [{"role": "user", "content": "Tag v2"}]}']
     args += ["--resume", "yes"]
-    print(f"$ lmsystems {' '.join(args[:3])} '...' {' '.join(args[4:])}", flush=True)
+    print(f"$ {shlex.join(['lmsystems', *args])}", flush=True)
     child_env = {**os.environ, "LMSYSTEMS_BASE_URL": env["LMSYSTEMS_BASE_URL"]}
     child_env["LMSYSTEMS_API_KEY"] = env["LMSYSTEMS_API_KEY"]
     completed = subprocess.run(
@@ -170,7 +187,7 @@ def main() -> int:
         chat_flow(base_url, api_key)
         cli_flow(env)
         print("\nstopping the local stack (SIGTERM) ...", flush=True)
-    print("the demo ran end to end.")
+    print("the demo ran end to end. The code it ran, to read next: scripts/demo.py")
     return 0
 
 
