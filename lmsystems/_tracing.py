@@ -169,9 +169,10 @@ def error_attributes(error: BaseException) -> dict[str, str]:
 
 def _ends_quietly(error: BaseException) -> bool:
     """Leaving a stream early, or cancelling, is not a failure of the call."""
-    import asyncio  # noqa: PLC0415 - already loaded wherever a stream can be cancelled
-
-    return isinstance(error, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt)
+    if isinstance(error, GeneratorExit | KeyboardInterrupt):
+        return True
+    asyncio = sys.modules.get("asyncio")  # without it loaded, nothing was cancelled by it
+    return asyncio is not None and isinstance(error, asyncio.CancelledError)
 
 
 def _otel_trace() -> Any:
@@ -394,9 +395,14 @@ class Tracing:
             _inject(carrier, None)
 
     def stream(self) -> StreamTrace | None:
-        """Open a stream's span under the current one (None when OpenTelemetry is off or not loaded)."""
+        """Open a stream's span under the current one (None when OpenTelemetry is off or not loaded, or
+        when the span would not be recorded: no tracer provider, or not sampled; then the stream's requests
+        still carry the current context, and its events pay nothing)."""
         trace = _otel_trace() if self.otel else None
         if trace is None:
             return None
         span = _tracer().start_span("lmsystems.stream", kind=trace.SpanKind.CLIENT)
+        if not span.is_recording():
+            span.end()
+            return None
         return StreamTrace(span, trace.set_span_in_context(span), self.graph)

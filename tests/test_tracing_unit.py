@@ -10,7 +10,7 @@ import httpx
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, StatusCode, TraceFlags
 from support.otel import memory_exporter
 
 from lmsystems import APIStatusError, RunError, StreamError
@@ -232,3 +232,29 @@ def test_a_stream_span_is_current_only_inside_its_steps(spans: InMemorySpanExpor
         "lmsystems.stream.interrupted": False,
     }
     assert stream_span.status.status_code is StatusCode.UNSET  # leaving early is no failure
+
+
+def test_a_stream_that_would_not_be_recorded_gets_no_span_and_no_wrapper(spans: InMemorySpanExporter) -> None:
+    unsampled = SpanContext(
+        trace_id=0x0AF7651916CD43DD8448EB211C80319C,
+        span_id=0xB7AD6B7169203331,
+        is_remote=True,
+        trace_flags=TraceFlags(0),
+    )
+    on = tracing.Tracing(otel=True)
+    with trace.use_span(NonRecordingSpan(unsampled)):
+        assert on.stream() is None  # the default sampler follows the caller's "not sampled"
+        carrier: dict[str, str] = {}
+        with on.request(
+            service="agent server",
+            method="GET",
+            url=httpx.URL("http://127.0.0.1:2025/threads/t1"),
+            operation="get_thread",
+            carrier=carrier,
+            attempt=0,
+        ):
+            pass
+    # The caller's (unsampled) trace still travels on.
+    assert carrier["traceparent"].startswith("00-0af7651916cd43dd8448eb211c80319c-")
+    assert carrier["traceparent"].endswith("-00")
+    assert spans.get_finished_spans() == ()
