@@ -364,6 +364,31 @@ def test_an_error_answer_and_retries_are_request_spans(
     assert len({hex_trace(span) for span in attempts}) == 3  # no current span: each attempt on its own
 
 
+def test_an_interrupted_run_and_its_resume_are_two_streams_of_one_trace(
+    traced_server: TracedServer, spans: InMemorySpanExporter
+) -> None:
+    async def go() -> tuple[bool, bool]:
+        async with LmsystemsClient(
+            "approval", deployment_url=traced_server.url, deployment_key=traced_server.server.deployment_key
+        ) as client:
+            thread = await client.create_thread()
+            stream = client.stream_run(thread=thread, input={"messages": []}, stream_mode="updates")
+            await stream.collect()
+            resumed = client.resume(thread, True)
+            await resumed.collect()
+            return stream.interrupted, resumed.interrupted
+
+    with trace.get_tracer("the-application").start_as_current_span("app") as app:
+        interrupted, resumed_interrupted = asyncio.run(go())
+    assert interrupted and not resumed_interrupted
+    first, second = named(ours(spans), "invoke_agent approval")
+    assert (first.attributes or {})["lmsystems.stream.interrupted"] is True
+    assert (second.attributes or {})["lmsystems.stream.interrupted"] is False
+    assert first.status.status_code is StatusCode.UNSET  # an interrupt is no error
+    for span in (first, second):
+        assert parent_of(span) == hex_span(app)
+
+
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_a_purchased_graphs_run_joins_the_trace(traced_server: TracedServer, flavour: str) -> None:
     """PurchasedGraph runs through LangGraph's RemoteGraph: its requests carry the current context too."""
