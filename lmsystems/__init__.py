@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     from ._sync._stream import SyncRunStream
     from ._sync_client import SyncLmsystemsClient
     from ._types import Assistant, Checkpoint, Cron, Interrupt, Run, StoreItem, Thread, ThreadState
+    from .custom_node import ServerlessNode, aupload_custom_node, create_serverless_node, upload_custom_node
     from .purchased_graph import PurchasedGraph
 
 __version__ = "2.0.0.dev0"
@@ -74,6 +75,11 @@ _LAZY = {
     "SyncThreadStream": "._sync._session",
     "SessionInterrupt": "._session_core",
     "PurchasedGraph": ".purchased_graph",  # needs the langgraph extra
+    # lmsystems 1.0.8's custom nodes (need the langgraph extra too)
+    "ServerlessNode": ".custom_node",
+    "create_serverless_node": ".custom_node",
+    "upload_custom_node": ".custom_node",
+    "aupload_custom_node": ".custom_node",
     # The result TypedDicts: plain dicts at run time, their generated module loads when first asked for.
     **dict.fromkeys(
         ("Assistant", "Checkpoint", "Cron", "Interrupt", "Run", "StoreItem", "Thread", "ThreadState"),
@@ -114,6 +120,7 @@ __all__ = [
     "RateLimitError",
     "Run",
     "RunError",
+    "ServerlessNode",
     "SessionInterrupt",
     "StateUpdateResult",
     "StoreItem",
@@ -131,6 +138,9 @@ __all__ = [
     "UnauthorizedError",
     "UnprocessableEntityError",
     "__version__",
+    "aupload_custom_node",
+    "create_serverless_node",
+    "upload_custom_node",
 ]
 
 

@@ -53,6 +53,29 @@ class TrackRunRequest(TypedDict):
 TrackRunResult: TypeAlias = dict[str, Any]
 
 
+class NodeUploadRequest(TypedDict):
+    node_code: str
+    """
+    The base64-encoded ZIP archive of the node.
+    """
+    metadata: dict[str, Any]
+    """
+    `name`, `version`, `description`, `directions` and `lambda_config` (the archive's config).
+    """
+
+
+class NodeUploadResult(TypedDict):
+    node_id: str
+    endpoint_url: str
+    """
+    Where the node is called: `POST` with `{"state": {...}}`.
+    """
+    api_key: str
+    """
+    The node's key, sent as `Authorization: Bearer <api_key>`.
+    """
+
+
 ErrorCode: TypeAlias = Literal[
     "missing_api_key",
     "invalid_api_key",
@@ -60,6 +83,7 @@ ErrorCode: TypeAlias = Literal[
     "invalid_graph_name",
     "graph_not_found",
     "graph_not_purchased",
+    "invalid_node_code",
 ]
 
 

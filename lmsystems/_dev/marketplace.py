@@ -7,6 +7,10 @@ Endpoints (JSON in, JSON out; auth is `Authorization: Bearer <user key>` on both
     "environment_variables": {...}}`. `graph_url` is the Agent Server's URL and `lgraph_api_key` its
     deployment key.
 
+`POST /api/nodes/upload` with `{"node_code": base64 ZIP, "metadata": {...}}` (custom nodes)
+    200 `{"node_id", "endpoint_url", "api_key"}`; the node is then served at `POST /nodes/{id}/invoke`
+    (see `lmsystems._dev.nodes`); `app.state.nodes` holds the deployed nodes.
+
 `POST /api/track_run` with `{"graph_name": str, "run_id": str}`
     200 `{"status": "ok"}`; the call is appended to `app.state.tracked_runs` (a list of TrackedRun).
 
@@ -60,6 +64,8 @@ except ImportError as _error:  # pragma: no cover - depends on the installed ext
     raise MissingExtraError(
         f"the local marketplace needs the 'dev' extra: pip install 'lmsystems[dev]' (missing: {_error.name})"
     ) from None
+
+from .nodes import DeployedNode, node_routes
 
 __all__ = [
     "GRAPH_NAME_PATTERN",
@@ -273,12 +279,15 @@ def create_marketplace_app(
             GraphInfoRequest(user_key=user_key, graph_name=graph_name, status_code=status_code)
         )
 
+    nodes: dict[str, DeployedNode] = {}
     app = Starlette(
         routes=[
             Route("/api/get_graph_info", get_graph_info, methods=["POST"]),
             Route("/api/track_run", track_run, methods=["POST"]),
+            *node_routes(table.user_keys, nodes),
         ]
     )
+    app.state.nodes = nodes
     app.state.table = table
     app.state.agent_server_url = agent_server_url.rstrip("/")
     app.state.deployment_key = deployment_key

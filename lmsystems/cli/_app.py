@@ -13,6 +13,7 @@ from .._exceptions import LmsystemsError
 from ._dev import DEV_HELP, dev_command
 from ._exit import EXIT_CODES_HELP, ExitCode, describe, exit_code_for
 from ._graphs import graphs_app
+from ._node import node_app
 from ._options import PlainUsageCommand
 from ._run import RUN_HELP, run_command
 from ._threads import threads_app
@@ -46,6 +47,7 @@ app.command(
     short_help="Run your graphs locally, behind a local marketplace.",
     cls=PlainUsageCommand,
 )(dev_command)
+app.add_typer(node_app, name="node", short_help="Deploy a custom node (lmsystems node up).")
 
 
 def _show_version(value: bool) -> None:

@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from .graph_info_request import GraphInfoRequest
     from .marketplace_error import MarketplaceError
     from .marketplace_error_detail import MarketplaceErrorDetail
+    from .node_upload_request import NodeUploadRequest
+    from .node_upload_request_metadata import NodeUploadRequestMetadata
+    from .node_upload_result import NodeUploadResult
     from .track_run_request import TrackRunRequest
     from .track_run_result import TrackRunResult
 
@@ -34,6 +37,9 @@ _MODULE_OF: dict[str, str] = {
     "GraphInfoRequest": ".graph_info_request",
     "MarketplaceError": ".marketplace_error",
     "MarketplaceErrorDetail": ".marketplace_error_detail",
+    "NodeUploadRequest": ".node_upload_request",
+    "NodeUploadRequestMetadata": ".node_upload_request_metadata",
+    "NodeUploadResult": ".node_upload_result",
     "TrackRunRequest": ".track_run_request",
     "TrackRunResult": ".track_run_result",
 }
@@ -47,6 +53,9 @@ __all__ = (
     "GraphInfoRequest",
     "MarketplaceError",
     "MarketplaceErrorDetail",
+    "NodeUploadRequest",
+    "NodeUploadRequestMetadata",
+    "NodeUploadResult",
     "TrackRunRequest",
     "TrackRunResult",
 )

@@ -7,6 +7,7 @@ ErrorCode = Literal[
     "graph_not_purchased",
     "invalid_api_key",
     "invalid_graph_name",
+    "invalid_node_code",
     "missing_api_key",
     "missing_graph_name",
 ]
@@ -16,6 +17,7 @@ ERROR_CODE_VALUES: set[ErrorCode] = {
     "graph_not_purchased",
     "invalid_api_key",
     "invalid_graph_name",
+    "invalid_node_code",
     "missing_api_key",
     "missing_graph_name",
 }
