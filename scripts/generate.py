@@ -135,6 +135,22 @@ def build(dest: Path) -> None:
             cwd=dest,
         )  # fmt: skip
         types_file.write_text(header(spec, dmcg) + types_file.read_text())
+        literals_file = dest / f"{spec.package}_literals.py"
+        literals_file.write_text(header(spec, "scripts/generate.py") + literal_aliases(spec))
+        run(
+            [
+                sys.executable,
+                "-m",
+                "ruff",
+                "format",
+                "--quiet",
+                "--no-cache",
+                "--line-length",
+                "110",
+                str(literals_file),
+            ],
+            cwd=dest,
+        )
         ops = operations(spec)
         check_operations(dest, ops)
         manifest["specs"][spec.stem] = {  # type: ignore[index]
@@ -149,6 +165,26 @@ def build(dest: Path) -> None:
     )
     (dest / "py.typed").write_text("")
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def literal_aliases(spec: Spec) -> str:
+    """A `Literal` alias for every string enum of the spec's schemas: the allowed values, named, for the
+    facades' signatures (datamodel-code-generator inlines them into the TypedDicts)."""
+    schemas = yaml.safe_load(spec.path.read_text()).get("components", {}).get("schemas", {})
+    lines = [
+        f'"""The string enums of openapi/{spec.path.name} as `Literal` aliases (one source: the spec)."""',
+        "",
+        "from typing import Literal, TypeAlias",
+        "",
+    ]
+    names = []
+    for name, schema in sorted(schemas.items()):
+        if schema.get("type") == "string" and schema.get("enum"):
+            values = ", ".join(json.dumps(str(value)) for value in schema["enum"])
+            lines.append(f"{name}: TypeAlias = Literal[{values}]")
+            names.append(name)
+    lines += ["", "__all__ = [" + ", ".join(json.dumps(name) for name in names) + "]", ""]
+    return "\n".join(lines)
 
 
 def check_operations(dest: Path, ops: list[dict[str, str]]) -> None:
