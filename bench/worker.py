@@ -11,6 +11,10 @@ Scenarios:
   short        --requests N short GETs of a thread at --concurrency C (async)
   real         stream graph custom_events of the real Agent Server (--url, --key, --count N)
 
+`--otel sdk` runs the workload inside a span of an OpenTelemetry SDK tracer provider that records every
+span and exports none (the cost of our tracing without an exporter's); `--otel none` (the default) loads
+nothing of OpenTelemetry.
+
 CPU is `resource.getrusage(RUSAGE_SELF)` (user + sys, all threads of this process) and wall is
 `time.perf_counter()`, both taken around the workload only: after the imports, from before the client
 is created to after it is closed (stream runs also report setup and stream separately). Errors never
@@ -478,6 +482,17 @@ async def real(args: argparse.Namespace) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------- main
 
 
+def traced(otel: str) -> contextlib.AbstractContextManager[Any]:
+    """`sdk`: an application span of a recording tracer provider without exporter is current."""
+    if otel != "sdk":
+        return contextlib.nullcontext()
+    from opentelemetry import trace
+    from opentelemetry.sdk.trace import TracerProvider
+
+    trace.set_tracer_provider(TracerProvider())
+    return trace.get_tracer("bench").start_as_current_span("bench")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("scenario", choices=["stream", "concurrency", "short", "real"])
@@ -492,17 +507,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--count", type=int, default=5000)
+    parser.add_argument("--otel", choices=["none", "sdk"], default="none")
     args = parser.parse_args()
     raise_fd_limit()
     try:
-        if args.scenario == "stream":
-            result = stream_sync(args) if args.mode == "sync" else asyncio.run(stream_async(args))
-        elif args.scenario == "concurrency":
-            result = asyncio.run(concurrency(args))
-        elif args.scenario == "short":
-            result = asyncio.run(short(args))
-        else:
-            result = asyncio.run(real(args))
+        with traced(args.otel):
+            if args.scenario == "stream":
+                result = stream_sync(args) if args.mode == "sync" else asyncio.run(stream_async(args))
+            elif args.scenario == "concurrency":
+                result = asyncio.run(concurrency(args))
+            elif args.scenario == "short":
+                result = asyncio.run(short(args))
+            else:
+                result = asyncio.run(real(args))
         result["ok"] = True
     except BaseException as error:  # reported, never raised: a failing competitor is a result
         result = {

@@ -181,6 +181,13 @@ def _otel_trace() -> Any:
 
 
 @functools.cache
+def _otel_context() -> Any:
+    from opentelemetry import context  # noqa: PLC0415 - loaded already (see _otel_trace)
+
+    return context
+
+
+@functools.cache
 def _tracer() -> Any:
     from opentelemetry import trace  # noqa: PLC0415 - loaded already (see _otel_trace)
 
@@ -287,18 +294,23 @@ class StreamTrace:
         self.graph = graph
         self.named = False
 
+    def enter(self) -> tuple[Any, Any]:
+        """Make this stream's span the current one, for one step of the stream; `leave()` undoes it."""
+        return _otel_context().attach(self.context), _STREAM.set(self)
+
+    def leave(self, tokens: tuple[Any, Any]) -> None:
+        """Restore the context `enter()` replaced."""
+        _STREAM.reset(tokens[1])
+        _otel_context().detach(tokens[0])
+
     @contextmanager
     def current(self) -> Iterator[None]:
-        """Make this stream's span the current one for one step of the stream."""
-        from opentelemetry import context  # noqa: PLC0415 - a span exists, so it is loaded
-
-        token = context.attach(self.context)
-        stream_token = _STREAM.set(self)
+        """`enter()` and `leave()` as a `with` block."""
+        tokens = self.enter()
         try:
             yield
         finally:
-            _STREAM.reset(stream_token)
-            context.detach(token)
+            self.leave(tokens)
 
     def opened(self, operation: str) -> None:
         """The request that opens the stream is sent: name the span after it."""

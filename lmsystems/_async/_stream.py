@@ -110,11 +110,13 @@ async def traced(
     error: BaseException | None = None
     try:
         while True:
-            with trace.current():
-                try:
-                    part = await parts.__anext__()
-                except StopAsyncIteration:
-                    return
+            tokens = trace.enter()
+            try:
+                part = await parts.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                trace.leave(tokens)
             yield part
     except BaseException as exc:
         error = exc

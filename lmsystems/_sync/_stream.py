@@ -109,11 +109,13 @@ def traced(parts: Iterator[StreamPart], progress: StreamProgress, trace: StreamT
     error: BaseException | None = None
     try:
         while True:
-            with trace.current():
-                try:
-                    part = parts.__next__()
-                except StopIteration:
-                    return
+            tokens = trace.enter()
+            try:
+                part = parts.__next__()
+            except StopIteration:
+                return
+            finally:
+                trace.leave(tokens)
             yield part
     except BaseException as exc:
         error = exc
