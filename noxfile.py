@@ -159,6 +159,18 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def docs_layout(session: nox.Session) -> None:
+    """The documentation site in a real browser: no code block or page scrolls sideways at 1,280 px or 390 px.
+
+    Builds the site, then opens every page in headless Chromium (Debian: `apt-get install chromium`).
+    `nox -s docs_layout -- --screenshots DIR` also saves each page at both widths as PNGs.
+    """
+    session.install(*DOCS_PINS)
+    session.run("mkdocs", "build", "--strict", "--clean", env={"NO_MKDOCS_2_WARNING": "1"})
+    session.run("python", "scripts/docs_layout.py", "site", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
     """The demo: `lmsystems dev` (Agent Server and marketplace), the documented flow, `lmsystems run`."""
     # Only what the demo runs: the SDK, its command line and `lmsystems dev` (langgraph-cli with the

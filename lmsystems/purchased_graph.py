@@ -30,7 +30,7 @@ from ._errors import error_from_response, transport_error
 from ._exceptions import APIConnectionError, APITimeoutError, InputError, LmsystemsError
 from ._interrupts import run_error
 from ._logging import configure_from_env, redact
-from ._settings import DEFAULT_MAX_RETRIES, ClientSettings
+from ._settings import ClientSettings
 from ._sync_client import SyncLmsystemsClient
 from ._tracing import Tracing
 from ._types import Deployment
@@ -178,7 +178,7 @@ class PurchasedGraph(RemoteGraph):
         deployment_key: str | None = None,
         allow_insecure_http: bool = False,
         timeout: float | httpx.Timeout | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
+        max_retries: int = 2,  # == DEFAULT_MAX_RETRIES, written out so the signature shows it
         distributed_tracing: bool = False,
     ) -> None:
         configure_from_env()

@@ -84,3 +84,69 @@ def test_the_docs_home_page_shows_the_same_programs() -> None:
     shown = python_blocks(home)
     for program in quickstart_programs()[:2]:
         assert program in shown
+
+
+# --- the reference pages' examples ----------------------------------------------------------------------
+
+REFERENCE = sorted((ROOT / "docs" / "reference").glob("*.md"))
+
+
+def reference_example(page: Path) -> str:
+    """The first python block under a page's `## Example` heading."""
+    text = page.read_text()
+    return python_blocks(text[text.index("## Example") :])[0]
+
+
+def test_every_reference_page_has_an_example() -> None:
+    assert len(REFERENCE) >= 9
+    for page in REFERENCE:
+        assert "## Example" in page.read_text(), page.name
+        assert "await client." in reference_example(page) or "LmsystemsClient(" in reference_example(page)
+
+
+def test_the_reference_examples_run_against_lmsystems_dev(dev: DevProcess, tmp_path: Path) -> None:
+    """Each example runs inside `async with LmsystemsClient(graph_name="chat") as client:`."""
+    for page in REFERENCE:
+        example = reference_example(page)
+        imports = [line for line in example.splitlines() if line.startswith(("from ", "import "))]
+        body = "\n".join(line for line in example.splitlines() if line not in imports)
+        program = "\n".join(
+            [
+                "import asyncio",
+                *imports,
+                "from lmsystems import LmsystemsClient",
+                "",
+                "async def main() -> None:",
+                '    async with LmsystemsClient(graph_name="chat") as client:',
+                *("        " + line if line else "" for line in body.splitlines()),
+                "",
+                "asyncio.run(main())",
+            ]
+        )
+        done = run_program(program, dev.user_env(), tmp_path)
+        assert done.returncode == 0, f"{page.name}:\n{program}\n{done.stderr}"
+        assert done.stdout.strip(), page.name
+
+
+def test_signatures_show_default_values_that_are_the_settings_defaults() -> None:
+    """The docs render signatures as written: the defaults are literal values, equal to the settings'."""
+    import inspect
+
+    from lmsystems import LmsystemsClient, PurchasedGraph, SyncLmsystemsClient
+    from lmsystems._settings import DEFAULT_MAX_RETRIES, StreamLimits
+
+    limits = StreamLimits()
+    expected = {
+        "max_retries": DEFAULT_MAX_RETRIES,
+        "stream_idle_timeout": limits.idle_timeout,
+        "stream_deadline": limits.deadline,
+        "max_reconnects": limits.max_reconnects,
+        "max_event_bytes": limits.max_event_bytes,
+    }
+    for facade in (LmsystemsClient, SyncLmsystemsClient):
+        parameters = inspect.signature(facade.__init__).parameters
+        assert {name: parameters[name].default for name in expected} == expected
+    assert inspect.signature(PurchasedGraph.__init__).parameters["max_retries"].default == DEFAULT_MAX_RETRIES
+    for page in REFERENCE:
+        source = page.read_text()
+        assert "DEFAULT_" not in source, page.name

@@ -16,7 +16,7 @@ from .._exceptions import InputError
 from .._operation import operation
 from .._payloads import NOT_GIVEN
 from .._requests import build
-from .._settings import DEFAULT_MAX_RETRIES, ClientSettings, StreamLimits
+from .._settings import ClientSettings, StreamLimits
 from .._tracing import Tracing
 from .._types import Deployment, StateUpdateResult, ThreadStatus
 from ._assistants import SyncAssistants
@@ -79,11 +79,11 @@ class _SyncLmsystemsClient:
         deployment_url: str | None = None,
         deployment_key: str | None = None,
         timeout: float | httpx.Timeout | None = None,
-        max_retries: int = DEFAULT_MAX_RETRIES,
-        stream_idle_timeout: float | None = DEFAULT_STREAM_LIMITS.idle_timeout,
-        stream_deadline: float | None = DEFAULT_STREAM_LIMITS.deadline,
-        max_reconnects: int = DEFAULT_STREAM_LIMITS.max_reconnects,
-        max_event_bytes: int = DEFAULT_STREAM_LIMITS.max_event_bytes,
+        max_retries: int = 2,  # the values themselves, so signatures show them (== the settings' defaults)
+        stream_idle_timeout: float | None = 300.0,
+        stream_deadline: float | None = None,
+        max_reconnects: int = 5,
+        max_event_bytes: int = 16_777_216,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
         distributed_tracing: bool = False,
