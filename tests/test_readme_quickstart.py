@@ -8,13 +8,14 @@ site's home page shows the same programs.
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support.devloop import DevProcess, copy_test_project
+from support.devloop import DevProcess, copy_test_project, lmsystems_command
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -150,3 +151,22 @@ def test_signatures_show_default_values_that_are_the_settings_defaults() -> None
     for page in REFERENCE:
         source = page.read_text()
         assert "DEFAULT_" not in source, page.name
+
+
+def test_the_readme_command_lines_run_as_pasted(dev: DevProcess) -> None:
+    section = README[README.index("### Command line") : README.index("### A purchased graph")]
+    block = re.findall(r"^```bash\n(.*?)^```$", section, re.MULTILINE | re.DOTALL)[0]
+    commands = [shlex.split(line, comments=True) for line in block.splitlines() if line.strip()]
+    assert len(commands) >= 4 and all(command[0] == "lmsystems" for command in commands)
+    for command in commands:
+        done = subprocess.run(
+            [*lmsystems_command(), *command[1:]],
+            env=dev.user_env(),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        assert done.returncode == 0, (command, done.stdout, done.stderr)
+        assert done.stdout.strip(), command
