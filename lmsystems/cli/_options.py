@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterator
@@ -86,6 +87,10 @@ GraphOption = Annotated[
 ]
 
 
+#: The type label Typer puts after an argument's name in help (`<str>`, `<int>`, `<list[str]>`).
+_TYPE_LABEL = re.compile(r"\s+<[^<>]*>$")
+
+
 class PlainUsageCommand(typer.core.TyperCommand):
     """A command whose usage line names its arguments as they are typed (`ID`, not Typer's `{ID}`)."""
 
@@ -94,6 +99,27 @@ class PlainUsageCommand(typer.core.TyperCommand):
             piece[1:-1] if piece.startswith("{") and piece.endswith("}") else piece
             for piece in super().collect_usage_pieces(ctx)
         ]
+
+    def format_options(self, ctx: Any, formatter: Any) -> None:
+        """The Arguments and Options sections, an argument named by its metavar alone.
+
+        Typer 0.28 and newer add a type label to arguments (`GRAPH <str>`); ours are named and described
+        in words, so the label only adds noise.
+        """
+        arguments: list[tuple[str, str]] = []
+        options: list[tuple[str, str]] = []
+        for param in self.get_params(ctx):
+            record = param.get_help_record(ctx)
+            if record is None:
+                continue
+            if param.param_type_name == "argument":
+                arguments.append((_TYPE_LABEL.sub("", record[0]), record[1]))
+            elif param.param_type_name == "option":
+                options.append(record)
+        for title, records in (("Arguments", arguments), ("Options", options)):
+            if records:
+                with formatter.section(title):
+                    formatter.write_dl(records)
 
 
 @dataclass(frozen=True)
