@@ -142,9 +142,37 @@ def tests(session: nox.Session) -> None:
     session.notify("contract")
     session.notify("distributed", posargs=[])
     session.notify("check_generated")
+    session.notify("compat_httpx")
     session.notify("lint")
     session.notify("typecheck")
     session.notify("docs")
+
+
+# Streams are read below httpx (lmsystems/_body.py, lmsystems/_httpcore_internals.py): the stream tests
+# run on the lowest and on the newest httpx/httpcore/h11 that pyproject.toml allows, and once more on the
+# newest with the fast path switched off (LMSYSTEMS_FAST_STREAMS=0).
+HTTP_STACKS = {
+    "lowest": ["httpx==0.27.0", "httpcore==1.0.0", "h11==0.13.0"],
+    "newest": ["httpx<1", "httpcore<2", "h11<1"],
+    "newest-no-fast-path": ["httpx<1", "httpcore<2", "h11<1"],
+}
+STREAM_TESTS = ["tests/test_chunked_body.py", "tests/test_thread_stream_repair.py", "tests/test_resume.py"]
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("stack", list(HTTP_STACKS))
+def compat_httpx(session: nox.Session, stack: str) -> None:
+    """The stream tests on the lowest and the newest supported httpx, httpcore and h11."""
+    session.install("-e", ".[test]")
+    session.install("--upgrade", *HTTP_STACKS[stack])
+    session.run(
+        "python",
+        "-c",
+        "import httpx, httpcore, h11; print(httpx.__version__, httpcore.__version__, h11.__version__)",
+    )
+    env = {"LMSYSTEMS_FAST_STREAMS": "0"} if stack.endswith("no-fast-path") else {}
+    args = ["-k", "not fast_path and not below_httpx"] if env else []
+    session.run("pytest", *STREAM_TESTS, *args, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)

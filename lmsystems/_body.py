@@ -1,67 +1,83 @@
-"""Read an event stream's body below httpx, straight from the connection (the fast path of streams).
+"""Read an event stream's body straight from its connection: the fast path of streams.
 
 httpx hands a streamed HTTP/1.1 body through h11, httpcore and its own byte stream one HTTP chunk at a
 time, and the Agent Server sends one chunk per event: h11 alone was 37% of a stream's CPU. Once httpx
-has read the response's headers, `take_over()` returns the connection's network stream and the bytes
-h11 has buffered but not parsed yet (`h11.Connection.trailing_data`), and the stream reads whole
-network reads (64 KiB) through our own chunked decoder. When the whole body was read, `hand_back()`
-brings h11 to the end of the message (as if it had read the body), so that httpcore keeps the connection
-for the next request; a body left early (or anything unexpected) closes the connection instead, which is
-what httpcore does whenever h11 has not reached the end of a response.
+has read the response's headers, `take_over()` returns the connection's network stream (httpcore's
+public `network_stream` extension) and the body bytes h11 has buffered but not parsed yet (h11's public
+`trailing_data`), and the stream reads whole network reads (64 KiB) through our own chunked decoder.
+
+When the whole body was read, `hand_back()` brings h11 to the end of the message through its public
+API: h11 still holds the bytes it had buffered, and it is given, with `receive_data()`, the few bytes
+that end a chunked message from there (`BodyDecoder.completion()`), then read with `next_event()` up to
+`EndOfMessage`; httpcore then keeps the connection for the next request. A body left early (or anything
+unexpected) leaves h11 short of the end, and httpcore closes the connection, as it always does then.
+Nothing of another library's private state is written; the one private read (finding h11's connection)
+is in `_httpcore_internals.py`.
 
 It applies only where it is exact: HTTP/1.1 through httpx's own transport (no proxy, no custom
-transport), no content encoding, and h11 still at the start of the body. Anything else (HTTP/2, a
-proxy, another httpx or httpcore layout) falls back to httpx's own iteration, with the same events
-and errors.
+transport), no content encoding, and h11 right at the start of the body. Anything else, or the
+environment variable `LMSYSTEMS_FAST_STREAMS=0`, falls back to httpx's own iteration, with the same
+events and errors.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any, Final
 
+import h11
 import httpcore
 import httpx
 
 from ._chunked import BodyDecoder, BodyProtocolError
+from ._httpcore_internals import h11_connection_of
 
-__all__ = ["READ_SIZE", "RawBody", "hand_back", "raw_read_error", "take_over"]
+__all__ = [
+    "FAST_STREAMS_ENV",
+    "READ_SIZE",
+    "RawBody",
+    "fast_streams",
+    "hand_back",
+    "raw_read_error",
+    "take_over",
+]
 
 READ_SIZE: Final = 64 * 1024
-# response.stream -> httpx's response stream -> httpcore's pool stream -> its connection stream -> the
-# HTTP/1.1 connection -> its h11.Connection (same names in httpx 0.27-0.28 and httpcore 1.x, sync and async)
-_PATH_TO_H11: Final = ("_stream", "_httpcore_stream", "_stream", "_connection", "_h11_state")
+#: `LMSYSTEMS_FAST_STREAMS=0` (or `false`, `no`, `off`) reads every stream through httpx.
+FAST_STREAMS_ENV: Final = "LMSYSTEMS_FAST_STREAMS"
 
 
 @dataclass(slots=True)
 class RawBody:
-    """A response body to read from the connection: the network stream, its decoder, what h11 holds."""
+    """A response body to read from the connection: the network stream, its decoder, what h11 held."""
 
     network: Any  # httpcore's (Async)NetworkStream: `read(max_bytes, timeout=...)`
     decoder: BodyDecoder
-    buffered: bytes
+    first: bytes  # the body bytes of what h11 had buffered (already fed to the decoder)
     closed: bool  # the connection already reached EOF
     read_timeout: float | None
-    h11: Any  # the connection's h11.Connection, brought to the end of the message by hand_back()
+    h11: h11.Connection
+    completion: bytes | None  # what ends the message for h11 after what it buffered (chunked bodies)
+
+
+def fast_streams(environ: Any = os.environ) -> bool:
+    """Whether streams may be read below httpx (`LMSYSTEMS_FAST_STREAMS`, read, never written)."""
+    return str(environ.get(FAST_STREAMS_ENV, "1")).strip().lower() not in ("0", "false", "no", "off")
 
 
 def take_over(response: httpx.Response) -> RawBody | None:
     """The body of `response` to read directly, or None when httpx must read it."""
-    if response.http_version != "HTTP/1.1":
+    if response.http_version != "HTTP/1.1" or not fast_streams():
         return None
     headers = response.headers
     if headers.get("content-encoding", "identity").strip().lower() not in ("identity", ""):
         return None
     network = response.extensions.get("network_stream")
-    h11_connection: Any = response.stream
-    for name in _PATH_TO_H11:
-        h11_connection = getattr(h11_connection, name, None)
-        if h11_connection is None:
-            return None
     if network is None or not hasattr(network, "read"):
         return None
-    their_state = getattr(h11_connection, "their_state", None)
-    if their_state is None or getattr(their_state, "__name__", None) != "SEND_BODY":
+    connection = h11_connection_of(response)
+    if connection is None or connection.their_state is not h11.SEND_BODY:
         return None  # h11 is not right after the headers (or this is not h11)
     transfer_encoding = headers.get("transfer-encoding")
     length = headers.get("content-length")
@@ -75,37 +91,37 @@ def take_over(response: httpx.Response) -> RawBody | None:
         decoder = BodyDecoder("length", length=int(length))
     else:
         decoder = BodyDecoder("close")
-    buffered, closed = h11_connection.trailing_data
+    buffered, closed = connection.trailing_data
+    try:
+        first = decoder.feed(bytes(buffered))
+    except BodyProtocolError:
+        return None  # httpx reads it, and raises what it raises for a broken body
     timeout = response.request.extensions.get("timeout", {})
     return RawBody(
-        network,
-        decoder,
-        bytes(buffered),
-        bool(closed),
-        timeout.get("read"),
-        h11_connection,
+        network, decoder, first, bool(closed), timeout.get("read"), connection, decoder.completion()
     )
 
 
 def hand_back(raw: RawBody) -> bool:
-    """After a whole chunked body: let h11 read the end of the message, so the connection can be reused.
+    """After a whole chunked body: bring h11 to the end of the message, so the connection can be reused.
 
-    h11 still holds the bytes that followed the headers (we read them through `trailing_data`, which does
-    not consume them): they are dropped, and h11 is given the last chunk alone. Returns whether h11
-    reached the end of the message; otherwise httpcore closes the connection, as it would anyway.
+    Returns whether h11 reached it; otherwise httpcore closes the connection, as it would anyway.
     """
-    if not (
-        raw.decoder.framing == "chunked" and raw.decoder.done and not raw.decoder.overflow and not raw.closed
-    ):
+    decoder = raw.decoder
+    if raw.completion is None or not decoder.done or decoder.overflow or raw.closed:
         return False
     connection = raw.h11
     try:
-        connection._receive_buffer = type(connection._receive_buffer)()
-        connection.receive_data(b"0\r\n\r\n")
-        event = connection.next_event()
-    except Exception:  # another h11 than the one this was written for: close the connection instead
+        if raw.completion:  # (an empty receive_data() would tell h11 the connection closed)
+            connection.receive_data(raw.completion)
+        while True:
+            event = connection.next_event()
+            if isinstance(event, h11.EndOfMessage):
+                return True
+            if not isinstance(event, h11.Data):
+                return False  # NEED_DATA, PAUSED or anything else: leave it to httpcore to close
+    except h11.ProtocolError:
         return False
-    return type(event).__name__ == "EndOfMessage"
 
 
 def raw_read_error(error: BaseException) -> httpx.HTTPError | None:

@@ -77,6 +77,40 @@ class BodyDecoder:
             return data
         return self._feed_chunked(data)
 
+    def completion(self, *, max_filler: int = 1 << 20) -> bytes | None:
+        """Bytes that, after what was fed so far, end a chunked message at the nearest point (None when
+        that needs more than `max_filler` filler bytes, or is not a chunked body in progress).
+
+        The data of a chunk left open is filled with `x`, a size line left open is ended as it stands,
+        and the terminating chunk follows (a trailer line left open has none). A parser fed what this
+        decoder was fed, then this, is at the end of the message: that is how h11 is brought to the end
+        of a body read without it (`_body.hand_back`).
+        """
+        if self.framing != "chunked":
+            return None
+        state, partial = self._state, self._buffer
+        if state == _DONE:
+            return b""
+        if state == _TRAILER:  # the blank line (a trailer line left open: no completion)
+            return b"\r\n" if not partial else b"\n" if partial == b"\r" else None
+        if state == _CRLF:
+            return b"\n0\r\n\r\n" if partial else b"\r\n0\r\n\r\n"
+        if state == _DATA:
+            left, head = self._left, b""
+        else:  # at a size line, maybe part of one
+            if not partial:
+                return b"0\r\n\r\n"
+            head = b"\n" if partial.endswith(b"\r") else b"\r\n"
+            line = partial.rstrip(b"\r").partition(b";")[0].rstrip(b" \t")
+            if _HEX.fullmatch(line) is None:
+                return None
+            left = int(line, 16)
+            if not left:
+                return head + b"\r\n"
+        if left > max_filler:
+            return None
+        return head + b"x" * left + b"\r\n0\r\n\r\n"
+
     def end(self) -> None:
         """At EOF: raise BodyProtocolError(truncated=True) unless the body is complete."""
         if self._state == _DONE or self.framing == "close":

@@ -217,3 +217,129 @@ def test_a_stream_left_early_closes_its_connection(agent_server: Any) -> None:
                 if part.event == "custom":
                     break
         assert not [c for c in pool.connections if not c.is_closed()]
+
+
+# ------------------------------------------------------------------ completion: h11 brought to the end
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    pieces=st.lists(st.binary(min_size=1, max_size=40), max_size=6),
+    extensions=st.booleans(),
+    trailers=st.booleans(),
+    cut=st.floats(min_value=0, max_value=1),
+)
+def test_completion_ends_the_message_for_h11_wherever_the_body_was_cut(
+    pieces: list[bytes], extensions: bool, trailers: bool, cut: float
+) -> None:
+    """What the connection's h11 had buffered, then `completion()`, is a whole message to h11 (through
+    its public API only), ending exactly at the completion's last byte; None only inside a trailer."""
+    raw = encode_chunked(pieces, extensions=extensions, trailers=trailers)
+    head = raw[: int(len(raw) * cut)]
+    decoder = BodyDecoder("chunked")
+    decoder.feed(head)
+    completion = decoder.completion()
+    if completion is None:
+        assert trailers and head.rfind(b"0\r\n") >= 0 and not head.endswith((b"0\r\n", b"\r\n\r"))
+        return
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+    connection.send(h11.EndOfMessage())
+    connection.receive_data(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + head + completion)
+    events = []
+    while not isinstance(event := connection.next_event(), h11.EndOfMessage):
+        assert event is not h11.NEED_DATA
+        events.append(event)
+    assert connection.their_state is h11.DONE
+    assert connection.trailing_data == (b"", False)
+
+
+def test_completion_refuses_a_huge_open_chunk_and_other_framings() -> None:
+    decoder = BodyDecoder("chunked")
+    decoder.feed(b"ffffff\r\nabc")
+    assert decoder.completion() is None  # 16 MiB of filler: the connection is closed instead
+    assert decoder.completion(max_filler=1 << 30) is not None
+    assert BodyDecoder("length", length=3).completion() is None
+    assert BodyDecoder("close").completion() is None
+
+
+# ------------------------------------------------------------------ the switch and the fallback
+
+
+def _stream_twice(url: str, key: str, sync: bool) -> list[tuple[str, Any]]:
+    from lmsystems import LmsystemsClient, SyncLmsystemsClient
+
+    if sync:
+        with SyncLmsystemsClient("custom_events", deployment_url=url, deployment_key=key) as client:
+            thread = client.create_thread()
+            parts = client.stream_run(thread, {"count": 400}, stream_mode=["custom", "values"]).collect()
+            parts += client.stream_run(None, {"count": 50}, stream_mode=["custom"]).collect()
+    else:
+        import asyncio
+
+        async def main() -> list[Any]:
+            async with LmsystemsClient("custom_events", deployment_url=url, deployment_key=key) as client:
+                thread = await client.create_thread()
+                parts = await client.stream_run(
+                    thread, {"count": 400}, stream_mode=["custom", "values"]
+                ).collect()
+                return parts + await client.stream_run(None, {"count": 50}, stream_mode=["custom"]).collect()
+
+        parts = asyncio.run(main())
+    return [(part.event, part.data) for part in parts if part.event != "metadata"]
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync", "async"])
+def test_the_fallback_delivers_what_the_fast_path_delivers(
+    agent_server: Any, monkeypatch: pytest.MonkeyPatch, sync: bool
+) -> None:
+    """LMSYSTEMS_FAST_STREAMS=0 reads every stream through httpx, with the very same parts."""
+    import lmsystems._async._events as async_events
+    import lmsystems._sync._events as sync_events
+    from lmsystems._body import take_over
+
+    taken: list[bool] = []
+
+    def spy(response: httpx.Response) -> Any:
+        raw = take_over(response)
+        taken.append(raw is not None)
+        return raw
+
+    monkeypatch.setattr(sync_events, "take_over", spy)
+    monkeypatch.setattr(async_events, "take_over", spy)
+    fast = _stream_twice(agent_server.url, agent_server.deployment_key, sync)
+    assert taken and all(taken)
+    taken.clear()
+    monkeypatch.setenv("LMSYSTEMS_FAST_STREAMS", "0")
+    slow = _stream_twice(agent_server.url, agent_server.deployment_key, sync)
+    assert taken and not any(taken)
+    assert slow == fast
+    assert [data["index"] for event, data in fast if event == "custom"] == [*range(400), *range(50)]
+
+
+@pytest.mark.parametrize("value", ["0", "false", "No", " off "])
+def test_the_switch_turns_the_fast_path_off(value: str) -> None:
+    from lmsystems._body import fast_streams
+
+    assert fast_streams({}) and fast_streams({"LMSYSTEMS_FAST_STREAMS": "1"})
+    assert not fast_streams({"LMSYSTEMS_FAST_STREAMS": value})
+
+
+def test_hand_back_of_a_body_h11_had_buffered_whole_keeps_the_connection_open() -> None:
+    """A short stream arrives with its headers: h11 reaches the end from what it holds, and is not told
+    the connection closed (an empty receive_data() would), so the next request can use it."""
+    from lmsystems._body import RawBody, hand_back
+
+    connection = h11.Connection(h11.CLIENT)
+    connection.send(h11.Request(method="GET", target="/", headers=[("host", "x")]))
+    connection.send(h11.EndOfMessage())
+    body = encode_chunked([b"data: 1\r\n\r\n"])
+    connection.receive_data(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n" + body)
+    assert isinstance(connection.next_event(), h11.Response)
+    decoder = BodyDecoder("chunked")
+    first = decoder.feed(connection.trailing_data[0])
+    raw = RawBody(None, decoder, first, False, None, connection, decoder.completion())
+    assert raw.completion == b"" and hand_back(raw)
+    assert connection.their_state is h11.DONE
+    connection.start_next_cycle()
+    assert connection.their_state is h11.IDLE and connection.trailing_data == (b"", False)

@@ -45,10 +45,8 @@ def read_raw_body(raw: RawBody) -> Iterator[bytes]:
     """
     decoder = raw.decoder
     try:
-        if raw.buffered:
-            body = decoder.feed(raw.buffered)
-            if body:
-                yield body
+        if raw.first:
+            yield raw.first
         while not decoder.done:
             data = b"" if raw.closed else raw.network.read(READ_SIZE, timeout=raw.read_timeout)
             if not data:
