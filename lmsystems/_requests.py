@@ -1,8 +1,8 @@
-"""Build requests with the generated client: pure, shared by the sync and async facades.
+"""Build requests with the generated request builders: pure, shared by the sync and async facades.
 
-Every request is built by the generated operation's `_get_kwargs` (method, path with quoted ids, query
-parameters, headers, JSON body). The generated modules are imported on first use of each operation, so that
-importing lmsystems and creating a client stay cheap.
+Every request is built by the generated operation's public `request_kwargs` (method, path with quoted
+ids, query parameters, headers, JSON body). The generated modules are imported on first use of each
+operation, so that importing lmsystems and creating a client stay cheap.
 """
 
 from __future__ import annotations
@@ -105,7 +105,7 @@ def build(
             arguments["body"] = (
                 [model.from_dict(item) for item in body] if isinstance(body, list) else model.from_dict(body)
             )
-        kwargs = module._get_kwargs(*path, **arguments)
+        kwargs = module.request_kwargs(*path, **arguments)
     except RecursionError:
         raise InputError(f"invalid arguments for {name}: a value is nested too deeply") from None
     except (TypeError, ValueError, KeyError, AttributeError) as error:

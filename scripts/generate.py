@@ -5,8 +5,10 @@
 
 Run it through `nox -s generate` / `nox -s check_generated`, which install the exactly pinned generators.
 For each spec it produces:
-- `<package>/`: the low-level client from openapi-python-client (`--fail-on-warning`, so a schema the
-  generator cannot read fails the build instead of silently dropping its endpoints);
+- `<package>/`: from openapi-python-client (`--fail-on-warning`, so a schema the generator cannot read
+  fails the build instead of silently dropping its endpoints), through the templates of openapi/templates/:
+  one public request builder per operation (`api/<tag>/<operation>.request_kwargs`) and the models, and
+  nothing the SDK does not use (no client, no response parsers, no errors module);
 - `<package>_types.py`: TypedDicts of every schema, from datamodel-code-generator, cheap to import, for the
   facades' public result types;
 and `manifest.json`: generator versions, spec hashes and every operation with the module that implements it.
@@ -34,6 +36,10 @@ ROOT = Path(__file__).resolve().parent.parent
 OPENAPI = ROOT / "openapi"
 OUTPUT = ROOT / "generated" / "lmsystems_generated"
 HTTP_METHODS = ("get", "put", "post", "patch", "delete")
+#: The public request builder of every generated operation (openapi/templates/endpoint_module.py.jinja).
+BUILDER = "request_kwargs"
+#: What openapi-python-client always writes and the SDK never uses (it sends, parses and maps errors itself).
+UNUSED = ("client.py", "errors.py")
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ def operations(spec: Spec) -> list[dict[str, str]]:
                     "method": method.upper(),
                     "path": path,
                     "module": f"lmsystems_generated.{spec.package}.api.{tag}.{operation['operationId']}",
+                    "builder": BUILDER,
                 }
             )
     return sorted(found, key=lambda op: op["operation_id"])
@@ -120,6 +127,8 @@ def build(dest: Path) -> None:
             ],
             cwd=dest,
         )  # fmt: skip
+        for name in UNUSED:
+            (dest / spec.package / name).unlink()
         for file in sorted((dest / spec.package).rglob("*.py")):
             file.write_text(header(spec, opc) + file.read_text())
         types_file = dest / f"{spec.package}_types.py"
@@ -161,7 +170,7 @@ def build(dest: Path) -> None:
             "operations": ops,
         }
     (dest / "__init__.py").write_text(
-        '"""Low-level clients compiled from openapi/ by scripts/generate.py. Never edited by hand."""\n'
+        '"""Request builders and models compiled from openapi/ by scripts/generate.py; never edited."""\n'
     )
     (dest / "py.typed").write_text("")
     (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -192,7 +201,7 @@ def check_operations(dest: Path, ops: list[dict[str, str]]) -> None:
     missing = []
     for op in ops:
         module_file = dest.joinpath(*op["module"].split(".")[1:]).with_suffix(".py")
-        if not module_file.exists() or "def _get_kwargs(" not in module_file.read_text():
+        if not module_file.exists() or f"def {BUILDER}(" not in module_file.read_text():
             missing.append(f"{op['method']} {op['path']} ({op['operation_id']})")
     if missing:
         raise SystemExit("generate: no generated function for:\n  " + "\n  ".join(missing))

@@ -42,9 +42,16 @@ ALL_OPERATIONS = [op for spec in MANIFEST["specs"].values() for op in spec["oper
 @pytest.mark.parametrize("operation", ALL_OPERATIONS, ids=[op["operation_id"] for op in ALL_OPERATIONS])
 def test_every_operation_has_a_generated_function(operation: dict[str, str]) -> None:
     module = importlib.import_module(operation["module"])
-    for name in ("_get_kwargs", "sync_detailed", "asyncio_detailed"):
-        assert callable(getattr(module, name, None)), f"{operation['module']} lacks {name}"
-    kwargs_source = inspect.getsource(module._get_kwargs)
+    assert operation["builder"] == "request_kwargs"
+    builder = getattr(module, operation["builder"], None)
+    assert callable(builder), f"{operation['module']} lacks its request builder"
+    defined = {
+        name
+        for name, value in vars(module).items()
+        if inspect.isfunction(value) and value.__module__ == module.__name__
+    }
+    assert defined == {"request_kwargs"}
+    kwargs_source = inspect.getsource(builder)
     assert f'"method": "{operation["method"].lower()}"' in kwargs_source
     assert f'"{operation["path"]}"' in kwargs_source
 
@@ -52,7 +59,7 @@ def test_every_operation_has_a_generated_function(operation: dict[str, str]) -> 
 def test_generated_request_builder_quotes_path_ids() -> None:
     from lmsystems_generated.agent_server.api.threads import get_thread
 
-    kwargs = get_thread._get_kwargs("../runs?x=1#frag")
+    kwargs = get_thread.request_kwargs("../runs?x=1#frag")
     assert kwargs["url"] == "/threads/..%2Fruns%3Fx%3D1%23frag"
 
 
@@ -71,3 +78,27 @@ def test_manifest_records_the_spec_hashes() -> None:
     for stem, spec in MANIFEST["specs"].items():
         digest = hashlib.sha256((ROOT / "openapi" / f"{stem}.yaml").read_bytes()).hexdigest()
         assert spec["sha256"] == digest, f"generated/ was built from another openapi/{stem}.yaml"
+
+
+def test_generated_packages_ship_nothing_the_sdk_does_not_use() -> None:
+    """Request builders, models and the UNSET marker only: no client, response parsers or errors module."""
+    generated = ROOT / "generated" / "lmsystems_generated"
+    for package in ("agent_server", "marketplace"):
+        names = {path.name for path in (generated / package).iterdir()}
+        assert "client.py" not in names and "errors.py" not in names, package
+        for file in (generated / package / "api").rglob("*.py"):
+            text = file.read_text()
+            assert "import httpx" not in text and "_parse_response" not in text and "def sync" not in text, (
+                file
+            )
+
+
+def test_the_sdk_imports_no_private_name_of_the_generated_code() -> None:
+    import re
+
+    pattern = re.compile(
+        r"lmsystems_generated[\w.]*\.(_\w+)|\.(_get_kwargs|_parse_response|_build_response)\b"
+    )
+    for file in (ROOT / "lmsystems").rglob("*.py"):
+        for match in pattern.finditer(file.read_text()):
+            raise AssertionError(f"{file.relative_to(ROOT)} uses a private generated name: {match.group(0)}")

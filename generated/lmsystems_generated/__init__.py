@@ -1,1 +1,1 @@
-"""Low-level clients compiled from openapi/ by scripts/generate.py. Never edited by hand."""
+"""Request builders and models compiled from openapi/ by scripts/generate.py; never edited."""
