@@ -3,19 +3,24 @@
     python scripts/unasync.py           # rewrite lmsystems/_sync/
     python scripts/unasync.py --check   # fail if lmsystems/_sync/ is not what the async source gives
 
-The async code is the source. Each module is rewritten token by token (async def -> def, await -> nothing,
-`Async*` classes -> `Sync*`, httpx.AsyncClient -> httpx.Client, ...) and formatted with ruff. The only
-hand-written file of the sync tree is `_io.py`, the twin of `_async/_io.py` (sleep and a lock).
+The async code is the source. Its code is rewritten by the substitution rules below (async def -> def,
+await -> nothing, `Async*` classes -> `Sync*`, httpx.AsyncClient -> httpx.Client, ...) and formatted with
+ruff; prose (comments and docstrings) is copied as it is, so it is written to read right for both. A rule
+that matches nothing in the whole tree fails the run (as httpcore's unasync does): a stale rule is a
+sign that the source changed under it. The only hand-written file of the sync tree is `_io.py`, the twin
+of `_async/_io.py` (sleep and a lock).
 """
 
 from __future__ import annotations
 
 import argparse
 import difflib
+import io
 import re
 import subprocess
 import sys
 import tempfile
+import tokenize
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,9 +34,7 @@ RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\bhttpx\.AsyncClient\b", "httpx.Client"),
         (r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),
         (r"\bAsyncIterator\b", "Iterator"),
-        (r"\bAsyncIterable\b", "Iterable"),
         (r"\basynccontextmanager\b", "contextmanager"),
-        (r"\bStopAsyncIteration\b", "StopIteration"),
         (r"\b__aenter__\b", "__enter__"),
         (r"\b__aexit__\b", "__exit__"),
         (r"\b__aiter__\b", "__iter__"),
@@ -45,8 +48,6 @@ RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\bawait ", ""),
         (r"\bLmsystemsClient\b", "_SyncLmsystemsClient"),
         (r"\bAsync([A-Z]\w*)", r"Sync\1"),
-        (r"\bThe async\b", "The sync"),
-        (r"\bthe async\b", "the sync"),
     ]
 ]
 HEADER = (
@@ -66,18 +67,47 @@ def strip_awaitable(text: str) -> str:
     return text.replace(", Awaitable", "").replace("Awaitable, ", "")
 
 
-def unasync(source: str, name: str) -> str:
-    text = strip_awaitable(source)
-    for pattern, replacement in RULES:
-        text = pattern.sub(replacement, text)
-    return HEADER.format(name=name) + text
+def prose_spans(source: str) -> list[tuple[int, int]]:
+    """Where the comments and docstrings of `source` are, as (start, end) character offsets."""
+    lines = source.splitlines(keepends=True)
+    starts = [0]
+    for line in lines:
+        starts.append(starts[-1] + len(line))
+    spans = []
+    previous = tokenize.NEWLINE
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        statement_start = previous in (tokenize.NEWLINE, tokenize.NL, tokenize.INDENT, tokenize.DEDENT)
+        if token.type == tokenize.COMMENT or (token.type == tokenize.STRING and statement_start):
+            (row, col), (end_row, end_col) = token.start, token.end
+            spans.append((starts[row - 1] + col, starts[end_row - 1] + end_col))
+        if token.type not in (tokenize.COMMENT, tokenize.NL):
+            previous = token.type
+    return spans
+
+
+def unasync(source: str, name: str, used: set[str] | None = None) -> str:
+    """The sync twin of one module: the rules applied to its code; its comments and docstrings untouched."""
+    pieces, position = [], 0
+    for start, end in [*prose_spans(source), (len(source), len(source))]:
+        code = strip_awaitable(source[position:start])
+        for pattern, replacement in RULES:
+            code, count = pattern.subn(replacement, code)
+            if count and used is not None:
+                used.add(pattern.pattern)
+        pieces += [code, source[start:end]]
+        position = end
+    return HEADER.format(name=name) + "".join(pieces)
 
 
 def render(dest: Path) -> None:
     """Write the sync tree into dest and format it with the project's ruff settings."""
+    used: set[str] = set()
     for file in sorted(SOURCE.glob("*.py")):
         if file.name not in HAND_WRITTEN:
-            (dest / file.name).write_text(unasync(file.read_text(), file.name))
+            (dest / file.name).write_text(unasync(file.read_text(), file.name, used))
+    unused = [pattern.pattern for pattern, _ in RULES if pattern.pattern not in used]
+    if unused:
+        raise SystemExit(f"unasync: these rules matched nothing (remove them): {', '.join(unused)}")
     ruff = [sys.executable, "-m", "ruff"]
     config = ["--config", str(ROOT / "pyproject.toml")]
     for args in (["check", "--fix-only", "--select", "I,F401", "--no-cache"], ["format", "--no-cache"]):

@@ -1,1 +1,1 @@
-"""The async implementation: the single source of the sync one (see scripts/unasync.py)."""
+"""The implementation both clients share: the source of lmsystems/_sync/ (see scripts/unasync.py)."""

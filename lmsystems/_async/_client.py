@@ -1,4 +1,4 @@
-"""LmsystemsClient: the async facade, with the names of the product documentation."""
+"""The client facade, with the names of the product documentation (async here; sync in the generated twin)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ class LmsystemsClient:
     http is refused for deployments not on this machine unless `allow_insecure_http=True`.
 
     Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
-    Agent Server API. Use it as `async with` (or call `aclose()`) to release its connections.
+    Agent Server API. Use it as a context manager (or close it) to release its connections.
 
     Args:
         graph_name: The graph to run: its marketplace name or, with `deployment_url`, a graph id or an
@@ -109,7 +109,8 @@ class LmsystemsClient:
         self._created()
 
     def _created(self) -> None:
-        """Runs at the end of __init__: the async client resolves its graph in create() or on first use."""
+        """Runs at the end of __init__: here nothing (the graph is resolved in create() or on first use); the
+        public sync client resolves at once, as the product documentation's constructor does."""
 
     @classmethod
     async def create(
@@ -142,7 +143,7 @@ class LmsystemsClient:
         """A client with other timeouts, retries or stream limits, for some calls.
 
         It shares this client's connections and resolved deployment:
-        `await client.with_options(timeout=5, max_retries=0).get_thread(thread)`.
+        `client.with_options(timeout=5, max_retries=0).get_thread(thread)` (awaited on the async client).
         """
         settings = self._core.settings
         derived_settings = dataclasses.replace(
