@@ -5,10 +5,10 @@
 
 The async code is the source. Its code is rewritten by the substitution rules below (async def -> def,
 await -> nothing, `Async*` classes -> `Sync*`, httpx.AsyncClient -> httpx.Client, ...) and formatted with
-ruff; prose (comments and docstrings) is copied as it is, so it is written to read right for both. A rule
-that matches nothing in the whole tree fails the run (as httpcore's unasync does): a stale rule is a
-sign that the source changed under it. The only hand-written file of the sync tree is `_io.py`, the twin
-of `_async/_io.py` (sleep and a lock).
+ruff. The code rules leave prose (comments and docstrings) alone; prose gets only the few PROSE_RULES a
+sync reader needs (`async with` -> `with`, `await x` -> `x`, ...). A rule that matches nothing in the
+whole tree fails the run (as httpcore's unasync does): a stale rule is a sign that the source changed.
+The only hand-written file of the sync tree is `_io.py`, the twin of `_async/_io.py` (sleep and a lock).
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),
         (r"\bAsyncIterator\b", "Iterator"),
         (r"\basynccontextmanager\b", "contextmanager"),
+        (r"\bStopAsyncIteration\b", "StopIteration"),
         (r"\b__aenter__\b", "__enter__"),
         (r"\b__aexit__\b", "__exit__"),
         (r"\b__aiter__\b", "__iter__"),
@@ -48,6 +49,18 @@ RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\bawait ", ""),
         (r"\bLmsystemsClient\b", "_SyncLmsystemsClient"),
         (r"\bAsync([A-Z]\w*)", r"Sync\1"),
+    ]
+]
+#: The rules for prose (comments and docstrings): the syntax a reader of the sync client writes instead.
+#: The code rules never touch prose (they would, e.g., name the private `_SyncLmsystemsClient` in docs).
+PROSE_RULES: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(pattern), replacement)
+    for pattern, replacement in [
+        (r"\basync with\b", "with"),
+        (r"\basync for\b", "for"),
+        (r"\bawait ", ""),
+        (r"\baclose\b", "close"),
+        (r"(?<!httpx\.)\bAsync([A-Z]\w*)", r"Sync\1"),  # our classes; httpx's sync names differ
     ]
 ]
 HEADER = (
@@ -89,14 +102,20 @@ def unasync(source: str, name: str, used: set[str] | None = None) -> str:
     """The sync twin of one module: the rules applied to its code; its comments and docstrings untouched."""
     pieces, position = [], 0
     for start, end in [*prose_spans(source), (len(source), len(source))]:
-        code = strip_awaitable(source[position:start])
-        for pattern, replacement in RULES:
-            code, count = pattern.subn(replacement, code)
-            if count and used is not None:
-                used.add(pattern.pattern)
-        pieces += [code, source[start:end]]
+        pieces += [
+            _apply(RULES, strip_awaitable(source[position:start]), used, "code"),
+            _apply(PROSE_RULES, source[start:end], used, "prose"),
+        ]
         position = end
     return HEADER.format(name=name) + "".join(pieces)
+
+
+def _apply(rules: list[tuple[re.Pattern[str], str]], text: str, used: set[str] | None, kind: str) -> str:
+    for pattern, replacement in rules:
+        text, count = pattern.subn(replacement, text)
+        if count and used is not None:
+            used.add(f"{kind}: {pattern.pattern}")
+    return text
 
 
 def render(dest: Path) -> None:
@@ -105,7 +124,8 @@ def render(dest: Path) -> None:
     for file in sorted(SOURCE.glob("*.py")):
         if file.name not in HAND_WRITTEN:
             (dest / file.name).write_text(unasync(file.read_text(), file.name, used))
-    unused = [pattern.pattern for pattern, _ in RULES if pattern.pattern not in used]
+    unused = [f"code: {p.pattern}" for p, _ in RULES if f"code: {p.pattern}" not in used]
+    unused += [f"prose: {p.pattern}" for p, _ in PROSE_RULES if f"prose: {p.pattern}" not in used]
     if unused:
         raise SystemExit(f"unasync: these rules matched nothing (remove them): {', '.join(unused)}")
     ruff = [sys.executable, "-m", "ruff"]

@@ -22,30 +22,29 @@ def load_unasync() -> ModuleType:
     return module
 
 
-SOURCE = '''"""The async client: `async with AsyncThing()`, then `await thing.aclose()`."""
+SOURCE = '''"""LmsystemsClient: `async with AsyncThing()`, then `await thing.aclose()` (httpx.AsyncClient)."""
 
 
 class AsyncThing:
-    """Use it as `async with` (or call `aclose()`); see AsyncOther."""
+    """Use it as `async with` (or call `aclose()`); see AsyncOther and LmsystemsClient."""
 
-    async def aclose(self) -> None:  # await nothing: AsyncThing needs no cleanup
+    async def aclose(self) -> None:  # LmsystemsClient needs no httpx.AsyncClient here
         await other.aclose()
-        names = ["AsyncThing"]  # a string that is code, not prose
+        names = ["AsyncThing", LmsystemsClient]  # a string that is code, not prose
 '''
 
 
-def test_code_is_rewritten_and_prose_is_left_alone() -> None:
+def test_code_rules_rewrite_code_and_leave_prose_to_the_prose_rules() -> None:
     unasync = load_unasync()
     used: set[str] = set()
-    out = unasync.unasync(SOURCE, "x.py", used)
-    code = [line for line in out.splitlines() if line.strip() and not line.lstrip().startswith(("#", '"""'))]
-    assert "class SyncThing:" in code
-    assert "    def close(self) -> None:  # await nothing: AsyncThing needs no cleanup" in code
-    assert "        other.close()" in code
-    assert '        names = ["SyncThing"]  # a string that is code, not prose' in code
-    assert '"""The async client: `async with AsyncThing()`, then `await thing.aclose()`."""' in out
-    assert '    """Use it as `async with` (or call `aclose()`); see AsyncOther."""' in out
-    assert {r"\baclose\b", r"\basync def\b", r"\bawait ", r"\bAsync([A-Z]\w*)"} <= used
+    out = unasync.unasync(SOURCE, "x.py", used).splitlines()
+    assert out[1] == '"""LmsystemsClient: `with SyncThing()`, then `thing.close()` (httpx.AsyncClient)."""'
+    assert "class SyncThing:" in out
+    assert '    """Use it as `with` (or call `close()`); see SyncOther and LmsystemsClient."""' in out
+    assert "    def close(self) -> None:  # LmsystemsClient needs no httpx.AsyncClient here" in out
+    assert "        other.close()" in out
+    assert '        names = ["SyncThing", _SyncLmsystemsClient]  # a string that is code, not prose' in out
+    assert {"code: \\bLmsystemsClient\\b", "prose: \\baclose\\b", "code: \\bawait "} <= used
 
 
 def test_a_rule_that_matches_nothing_fails_the_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -46,7 +46,7 @@ class LmsystemsClient:
     http is refused for deployments not on this machine unless `allow_insecure_http=True`.
 
     Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
-    Agent Server API. Use it as a context manager (or close it) to release its connections.
+    Agent Server API. Use it as `async with` (or call `aclose()`) to release its connections.
 
     Args:
         graph_name: The graph to run: its marketplace name or, with `deployment_url`, a graph id or an
@@ -143,7 +143,7 @@ class LmsystemsClient:
         """A client with other timeouts, retries or stream limits, for some calls.
 
         It shares this client's connections and resolved deployment:
-        `client.with_options(timeout=5, max_retries=0).get_thread(thread)` (awaited on the async client).
+        `await client.with_options(timeout=5, max_retries=0).get_thread(thread)`.
         """
         settings = self._core.settings
         derived_settings = dataclasses.replace(

@@ -25,10 +25,9 @@ if TYPE_CHECKING:
 class AsyncRunStream:
     """The parts of one run's stream, in order.
 
-    Iterate it (`async for part in stream`; `for` on the sync client), or use it as a context manager
-    (`async with`; `with`) to release the connection as soon as the block is left. After it ends,
-    `run_id`, `thread_id`, `interrupts` and `interrupted` say how the run stopped; `events_delivered`
-    counts the parts, `reconnects` the repairs.
+    Iterate it (`async for part in stream`), or use it as a context manager (`async with`) to release
+    the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
+    `interrupted` say how the run stopped; `events_delivered` counts the parts, `reconnects` the repairs.
     """
 
     def __init__(self, core: AsyncCore, strategy: AsyncRunStrategy | AsyncThreadStrategy) -> None:

@@ -37,7 +37,7 @@ DEFAULT_STREAM_LIMITS = StreamLimits()
 class _SyncLmsystemsClient:
     """Run a hosted LangGraph graph: threads, streaming runs, interrupts, state and history.
 
-    Create it with `client = await LmsystemsClient.create(graph_name=..., api_key=...)`, which resolves
+    Create it with `client = LmsystemsClient.create(graph_name=..., api_key=...)`, which resolves
     the graph through the LMSystems marketplace. `api_key` falls back to `LMSYSTEMS_API_KEY`, `base_url` to
     `LMSYSTEMS_BASE_URL`. With `deployment_url=` (and an optional `deployment_key=`) it talks to an Agent
     Server directly, e.g. `langgraph dev`; `graph_name` is then a graph id or an assistant id there.
@@ -47,7 +47,7 @@ class _SyncLmsystemsClient:
     http is refused for deployments not on this machine unless `allow_insecure_http=True`.
 
     Besides the documented methods, `threads`, `runs`, `assistants`, `store` and `crons` cover the whole
-    Agent Server API. Use it as a context manager (or close it) to release its connections.
+    Agent Server API. Use it as `with` (or call `close()`) to release its connections.
 
     Args:
         graph_name: The graph to run: its marketplace name or, with `deployment_url`, a graph id or an
@@ -144,7 +144,7 @@ class _SyncLmsystemsClient:
         """A client with other timeouts, retries or stream limits, for some calls.
 
         It shares this client's connections and resolved deployment:
-        `client.with_options(timeout=5, max_retries=0).get_thread(thread)` (awaited on the async client).
+        `client.with_options(timeout=5, max_retries=0).get_thread(thread)`.
         """
         settings = self._core.settings
         derived_settings = dataclasses.replace(

@@ -46,7 +46,7 @@ class SyncRuns:
         """Start a run and stream its parts. Arguments are checked now; the request is sent on first read.
 
         A run on a thread streams resumably: a dropped connection is repaired without losing or repeating
-        an event (see the stream class). With `is_background=True` the run is created in the background and
+        an event (see SyncRunStream). With `is_background=True` the run is created in the background and
         its stream joined from its first event: leaving the loop early leaves the run running on the
         server. `idle_timeout`, `deadline` and `max_reconnects` override the client's stream limits.
         The other options are those of the client's `stream_run`.

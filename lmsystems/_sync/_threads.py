@@ -275,7 +275,7 @@ class SyncThreads:
 
         `stream_modes`: run_modes (the default: every event of every run), lifecycle, state_update.
         With `last_event_id`, it starts after that event. A dropped connection is repaired run by run
-        (see the stream class); the stream ends only when the server ends it or you leave it.
+        (see SyncRunStream); the stream ends only when the server ends it or you leave it.
         """
         thread_id = check.thread_id(thread)
 
