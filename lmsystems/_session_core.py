@@ -345,61 +345,100 @@ class EventLog:
 # -------------------------------------------------------------------------------------- reconnection
 
 
+#: How far ahead in what was delivered a replayed event is looked for (events the replay left out).
+REPLAY_WINDOW = 100_000
+
+
+def replay_key(event: Event) -> tuple[str, tuple[str, ...], str]:
+    """What identifies an event across connections: method, namespace and the server's stored stream id.
+
+    The server derives `event_id` from the stream id of the stored event plus a counter (`<id>.<n>`) for
+    the envelopes one stored event turns into; the counter depends on what the connection saw before, so
+    only the part before it is stable. Synthesised ids (`synth:...`) are stable whole.
+    """
+    event_id = event.get("event_id")
+    if not isinstance(event_id, str):
+        event_id = ""
+    elif not event_id.startswith("synth:"):
+        event_id = event_id.partition(".")[0]
+    return event["method"], tuple(event["params"]["namespace"]), event_id
+
+
 class ReplayGuard:
     """Every event of the connection once: a new connection's replay is matched against what was seen.
 
     The server replays the whole thread on every new connection and numbers it anew, so `seq` is no
-    cursor. Event ids are deterministic for one thread's stored events, so the replay must repeat the
-    ids already seen, in the same order; what follows is new. If the replay differs (an event missing or
-    moved: the server did not store it, or reordered it), exactness cannot be proven: from there events
-    are passed on when their id was never seen, and `gap` describes what could not be proven.
+    cursor; a replayed event is recognised by its `replay_key`, in order. Events the replay leaves out
+    (the server does not store some, e.g. those of named custom channels) are skipped over. What a run
+    sent while the connection was down comes only from the replay, which may lack some of it, so a repair
+    during a run always ends with a `gap` saying so; a repair between runs is exact. Nothing is delivered
+    twice.
     """
 
     def __init__(self) -> None:
-        self._seen: list[str] = []
-        self._seen_set: set[str] = set()
-        self._position: int | None = None  # in a replay: how much of `_seen` it repeated so far
-        self._lenient = False
+        self._seen: list[tuple[str, tuple[str, ...], str]] = []
+        self._position: int | None = None  # in a replay: how much of `_seen` it went through so far
+        self._omitted: dict[str, int] = {}  # per method: seen events the replay left out
+        self._during_run = False
         self.gap: str | None = None
 
-    def reconnected(self) -> None:
-        """A new connection starts: its replay begins."""
+    def reconnected(self, *, during_run: bool = False) -> None:
+        """A new connection starts: its replay begins. `during_run`: the old one dropped while a run was
+        going on, so the run may have sent events the replay does not hold."""
         self._position = 0
+        self._omitted = {}
+        self._during_run = self._during_run or during_run
 
     def admit(self, event: Event) -> bool:
         """Whether to pass this event on (False: it was delivered before)."""
-        event_id = event.get("event_id")
-        if not isinstance(event_id, str):
-            return True
+        key = replay_key(event)
         position = self._position
-        if position is not None and position >= len(self._seen):
-            position = self._position = None  # the replay repeated all that was seen: the rest is new
-        if position is not None:
-            if self._seen[position] == event_id:
-                self._position = position + 1
-                return False
-            if not self._lenient:
-                self._lenient = True
-                self.gap = (
-                    f"after a reconnect the server's replay differed from what was delivered at event "
-                    f"{position + 1} of {len(self._seen)} (expected id {self._seen[position]!r}, got "
-                    f"{event_id!r}): events sent while the connection was down may be missing"
-                )
-        if self._lenient and event_id in self._seen_set:
+        seen = self._seen
+        if position is None:
+            seen.append(key)
+            return True
+        if position < len(seen) and seen[position] == key:
+            self._replayed(position + 1)
             return False
-        self._seen.append(event_id)
-        self._seen_set.add(event_id)
+        limit = min(len(seen), position + 1 + REPLAY_WINDOW)
+        for ahead in range(position + 1, limit):
+            if seen[ahead] == key:
+                self._left_out(position, ahead)
+                self._replayed(ahead + 1)
+                return False
+        # New: what the replay did not repeat of what was seen, it left out.
+        self._left_out(position, len(seen))
+        self._replayed(len(seen))
+        seen.append(key)
         return True
 
-    def replay_ended(self) -> None:
-        """The connection was read to an end: a replay that stopped short of what was seen is a gap."""
-        position = self._position
-        if position is not None and position < len(self._seen) and not self._lenient:
-            self._lenient = True
+    def _left_out(self, start: int, stop: int) -> None:
+        for method, _, _ in self._seen[start:stop]:
+            self._omitted[method] = self._omitted.get(method, 0) + 1
+
+    def _replayed(self, position: int) -> None:
+        if position < len(self._seen):
+            self._position = position
+            return
+        self._position = None
+        if self._omitted:
+            kinds = ", ".join(f"{count} {method}" for method, count in sorted(self._omitted.items()))
             self.gap = (
-                f"after a reconnect the server replayed only {position} of the {len(self._seen)} events "
-                "delivered before"
+                f"after a reconnect the server's replay left out events delivered before ({kinds}): it does "
+                "not store all events, so such events sent while the connection was down may be lost"
             )
+        elif self._during_run:
+            self.gap = (
+                "the connection dropped during a run and was repaired from the server's replay, which does "
+                "not hold every event (events of named custom channels, for one): events sent while it "
+                "was down may be missing"
+            )
+        self._omitted, self._during_run = {}, False
+
+    def replay_ended(self) -> None:
+        """The connection ended (during its replay or after): the next one replays from the start again."""
+        self._position = None
+        self._omitted = {}
 
     def take_gap(self) -> str | None:
         gap, self.gap = self.gap, None

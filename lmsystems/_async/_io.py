@@ -13,9 +13,7 @@ async def ws_connect(url: str, headers: dict[str, str], *, open_timeout: float |
     """Open a WebSocket (the `websocket` extra: the websockets package, imported only here)."""
     from websockets.asyncio.client import connect  # noqa: PLC0415 - the websocket extra, only when used
 
-    return await connect(
-        url, additional_headers=headers, open_timeout=open_timeout, max_size=max_size, ping_interval=20
-    )
+    return await connect(url, additional_headers=headers, open_timeout=open_timeout, max_size=max_size)
 
 
 async def ws_recv(ws: Any, timeout: float | None) -> str | bytes:

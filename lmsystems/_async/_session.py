@@ -157,7 +157,8 @@ class _AsyncWebSocket:
         if self._ws is None:
             return None
         try:
-            message = await ws_recv(self._ws, self._core.settings.timeout.read)
+            # No read timeout: a session idles between runs; keepalive pings find a dead connection.
+            message = await ws_recv(self._ws, None)
         except Exception as error:
             failure = ws_failure(error, self._where)
             if failure is None:
@@ -222,6 +223,8 @@ class AsyncThreadStream:
         self._lock = Lock()
         self._closed = False
         self._opened = False
+        self._failures = 0  # reconnect attempts since the connection last delivered something
+        self._last_error: LmsystemsError | None = None
         self.reconnects = 0
 
     def __repr__(self) -> str:
@@ -272,13 +275,29 @@ class AsyncThreadStream:
             await connection.aclose()
 
     async def _connect(self) -> None:
+        """Open a connection (on a WebSocket, subscribe); it becomes the session's once it works."""
         assert self._endpoint is not None and self._thread_id is not None
         cls = _AsyncSSE if self._transport_name == "sse" else _AsyncWebSocket
         connection = cls(self._core, self._endpoint, self._thread_id, self._limits)
         await connection.open()
+        try:
+            if connection.inline_commands:
+                # Read this connection directly: the caller may be the reader already (a repair).
+                self._next_id += 1
+                command_id = self._next_id
+                method = "subscription.subscribe"
+                await connection.send(encode_command(command_id, method, {"channels": list(CHANNELS)}))
+                while command_id not in self._answers:
+                    messages = await connection.read()
+                    if messages is None:
+                        raise APIConnectionError(f"the connection closed before {method} was answered")
+                    for message in messages:
+                        self._file(message)
+                command_result(self._answers.pop(command_id), method)
+        except BaseException:
+            await connection.aclose()
+            raise
         self._connection = connection
-        if connection.inline_commands:
-            await self._command("subscription.subscribe", {"channels": list(CHANNELS)})
 
     # ------------------------------------------------------------------------------------ commands
 
@@ -372,29 +391,40 @@ class AsyncThreadStream:
             await self._read_once()
 
     async def _read_once(self) -> None:
-        failures = 0
+        """Read one batch into the log; or, if the connection is gone, repair it (its handshake may file
+        events too: the caller looks at the log again either way)."""
         while True:
             connection = self._connection
             if connection is None:
-                raise APIConnectionError("this session was closed: open a new one")
+                self._failures += 1
+                await self._reconnect(self._failures, self._last_error)
+                if self._connection is not None:
+                    return
+                continue
             try:
                 messages = await connection.read()
-            except (APIConnectionError, StreamError) as error:
-                if isinstance(error, APITimeoutError) and error.final:
+            except (APIConnectionError, StreamError) as failed:
+                if isinstance(failed, APITimeoutError) and failed.final:
                     raise
-                if isinstance(error, StreamError) and not error.resumable:
+                if isinstance(failed, StreamError) and not failed.resumable:
                     raise
-                failures += 1
-                await self._reconnect(failures, error)
+                self._last_error = failed
+                await self._drop()
                 continue
             if messages is None:
                 self._guard.replay_ended()
-                failures += 1
-                await self._reconnect(failures, None)
+                self._last_error = None
+                await self._drop()
                 continue
+            self._failures = 0
             for message in messages:
                 self._file(message)
             return
+
+    async def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.aclose()
 
     def _file(self, message: dict[str, Any]) -> None:
         if message.get("type") == "event":
@@ -409,6 +439,7 @@ class AsyncThreadStream:
             )
 
     async def _reconnect(self, failures: int, error: LmsystemsError | None) -> None:
+        """One attempt to open a new connection (its replay is matched against what was delivered)."""
         if self._closed:
             raise APIConnectionError("this session was closed: open a new one")
         if failures > self._limits.max_reconnects:
@@ -417,12 +448,14 @@ class AsyncThreadStream:
                 + (f": {error}" if error else ""),
                 events_delivered=self._log.delivered,
             )
-        old, self._connection = self._connection, None
-        if old is not None:
-            await old.aclose()
-        await sleep(_retry.backoff(failures - 1))
+        if failures > 1:
+            await sleep(_retry.backoff(failures - 2))
         logger.info("thread session %s: reconnecting (%s)", self._thread_id, error or "the server closed it")
-        self._guard.reconnected()
+        current = self._log.current
+        during_run = self._log.requested > len(self._log.runs) or (
+            current is not None and current.end is None
+        )
+        self._guard.reconnected(during_run=during_run)
         try:
             await self._connect()
         except (APIConnectionError, StreamError) as failed:

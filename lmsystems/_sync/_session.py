@@ -158,7 +158,8 @@ class _AsyncWebSocket:
         if self._ws is None:
             return None
         try:
-            message = ws_recv(self._ws, self._core.settings.timeout.read)
+            # No read timeout: a session idles between runs; keepalive pings find a dead connection.
+            message = ws_recv(self._ws, None)
         except Exception as error:
             failure = ws_failure(error, self._where)
             if failure is None:
@@ -223,6 +224,8 @@ class SyncThreadStream:
         self._lock = Lock()
         self._closed = False
         self._opened = False
+        self._failures = 0  # reconnect attempts since the connection last delivered something
+        self._last_error: LmsystemsError | None = None
         self.reconnects = 0
 
     def __repr__(self) -> str:
@@ -271,13 +274,29 @@ class SyncThreadStream:
             connection.close()
 
     def _connect(self) -> None:
+        """Open a connection (on a WebSocket, subscribe); it becomes the session's once it works."""
         assert self._endpoint is not None and self._thread_id is not None
         cls = _AsyncSSE if self._transport_name == "sse" else _AsyncWebSocket
         connection = cls(self._core, self._endpoint, self._thread_id, self._limits)
         connection.open()
+        try:
+            if connection.inline_commands:
+                # Read this connection directly: the caller may be the reader already (a repair).
+                self._next_id += 1
+                command_id = self._next_id
+                method = "subscription.subscribe"
+                connection.send(encode_command(command_id, method, {"channels": list(CHANNELS)}))
+                while command_id not in self._answers:
+                    messages = connection.read()
+                    if messages is None:
+                        raise APIConnectionError(f"the connection closed before {method} was answered")
+                    for message in messages:
+                        self._file(message)
+                command_result(self._answers.pop(command_id), method)
+        except BaseException:
+            connection.close()
+            raise
         self._connection = connection
-        if connection.inline_commands:
-            self._command("subscription.subscribe", {"channels": list(CHANNELS)})
 
     # ------------------------------------------------------------------------------------ commands
 
@@ -371,29 +390,40 @@ class SyncThreadStream:
             self._read_once()
 
     def _read_once(self) -> None:
-        failures = 0
+        """Read one batch into the log; or, if the connection is gone, repair it (its handshake may file
+        events too: the caller looks at the log again either way)."""
         while True:
             connection = self._connection
             if connection is None:
-                raise APIConnectionError("this session was closed: open a new one")
+                self._failures += 1
+                self._reconnect(self._failures, self._last_error)
+                if self._connection is not None:
+                    return
+                continue
             try:
                 messages = connection.read()
-            except (APIConnectionError, StreamError) as error:
-                if isinstance(error, APITimeoutError) and error.final:
+            except (APIConnectionError, StreamError) as failed:
+                if isinstance(failed, APITimeoutError) and failed.final:
                     raise
-                if isinstance(error, StreamError) and not error.resumable:
+                if isinstance(failed, StreamError) and not failed.resumable:
                     raise
-                failures += 1
-                self._reconnect(failures, error)
+                self._last_error = failed
+                self._drop()
                 continue
             if messages is None:
                 self._guard.replay_ended()
-                failures += 1
-                self._reconnect(failures, None)
+                self._last_error = None
+                self._drop()
                 continue
+            self._failures = 0
             for message in messages:
                 self._file(message)
             return
+
+    def _drop(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            connection.close()
 
     def _file(self, message: dict[str, Any]) -> None:
         if message.get("type") == "event":
@@ -408,6 +438,7 @@ class SyncThreadStream:
             )
 
     def _reconnect(self, failures: int, error: LmsystemsError | None) -> None:
+        """One attempt to open a new connection (its replay is matched against what was delivered)."""
         if self._closed:
             raise APIConnectionError("this session was closed: open a new one")
         if failures > self._limits.max_reconnects:
@@ -416,12 +447,14 @@ class SyncThreadStream:
                 + (f": {error}" if error else ""),
                 events_delivered=self._log.delivered,
             )
-        old, self._connection = self._connection, None
-        if old is not None:
-            old.close()
-        sleep(_retry.backoff(failures - 1))
+        if failures > 1:
+            sleep(_retry.backoff(failures - 2))
         logger.info("thread session %s: reconnecting (%s)", self._thread_id, error or "the server closed it")
-        self._guard.reconnected()
+        current = self._log.current
+        during_run = self._log.requested > len(self._log.runs) or (
+            current is not None and current.end is None
+        )
+        self._guard.reconnected(during_run=during_run)
         try:
             self._connect()
         except (APIConnectionError, StreamError) as failed:
