@@ -177,3 +177,37 @@ def _command(value: object) -> dict[str, Any]:
     if unknown:
         raise InputError(f"command has unknown keys {sorted(unknown)}; use 'resume', 'update' or 'goto'")
     return check.json_value(command, argument="command")  # type: ignore[no-any-return]
+
+
+def cron_fields(
+    *,
+    schedule: object,
+    input: Any,
+    metadata: object,
+    context: object,
+    webhook: object,
+    interrupt_before: object,
+    interrupt_after: object,
+    end_time: object,
+    timezone: object,
+    enabled: object,
+    stream_mode: object,
+    durability: object,
+) -> dict[str, Any]:
+    """The checked fields shared by creating and changing a cron (None = not given)."""
+    return check.body(
+        schedule=check.identifier(schedule, argument="schedule") if schedule is not None else None,
+        input=check.json_value(input, argument="input"),
+        metadata=check.mapping(metadata, argument="metadata"),
+        context=check.mapping(context, argument="context"),
+        webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
+        interrupt_before=check.node_selection(interrupt_before, argument="interrupt_before"),
+        interrupt_after=check.node_selection(interrupt_after, argument="interrupt_after"),
+        end_time=check.end_time(end_time),
+        timezone=check.identifier(timezone, argument="timezone") if timezone is not None else None,
+        enabled=check.flag(enabled, argument="enabled"),
+        stream_mode=check.stream_modes(stream_mode) if stream_mode is not None else None,
+        durability=check.choice(
+            durability, argument="durability", choices=choices("CronFields", "durability")
+        ),
+    )

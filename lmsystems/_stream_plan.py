@@ -137,3 +137,12 @@ def http_date_ms(date: str | None) -> int | None:
         return int(parsedate_to_datetime(date).timestamp() * 1000)
     except (TypeError, ValueError):
         return None
+
+
+def closed_reason(status: str | None) -> str:
+    """Why a run's stream that closed cleanly is reconnected (the run's status, None: unknown)."""
+    return (
+        "the stream closed while the run was still going"
+        if status is not None
+        else "the stream closed and the run's status could not be read"
+    )

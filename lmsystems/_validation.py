@@ -126,8 +126,7 @@ def positive_int(value: object, *, argument: str, allow_zero: bool = False) -> i
     return value
 
 
-def seconds(value: object, *, argument: str) -> float | None:
-    """An optional positive duration in seconds."""
+def _positive_number(value: object, *, argument: str, unit: str) -> float | None:
     if value is None:
         return None
     if (
@@ -136,8 +135,69 @@ def seconds(value: object, *, argument: str) -> float | None:
         or not math.isfinite(value)
         or value <= 0
     ):
-        raise InputError(f"{argument} must be a positive number of seconds, not {value!r}")
+        raise InputError(f"{argument} must be a positive number of {unit}, not {value!r}")
     return float(value)
+
+
+def seconds(value: object, *, argument: str) -> float | None:
+    """An optional positive duration in seconds."""
+    return _positive_number(value, argument=argument, unit="seconds")
+
+
+def minutes(value: object, *, argument: str = "ttl") -> float | None:
+    """An optional positive duration in minutes (a store item's `ttl`)."""
+    return _positive_number(value, argument=argument, unit="minutes")
+
+
+def text(value: object, *, argument: str) -> str | None:
+    """An optional string (may be empty)."""
+    if value is None or isinstance(value, str):
+        return value
+    raise InputError(f"{argument} must be a string, not {type(value).__name__}")
+
+
+def assistant_id(value: object) -> str:
+    return identifier(value, argument="assistant_id")
+
+
+def cron_id(value: object) -> str:
+    return identifier(value, argument="cron_id")
+
+
+def end_time(value: object) -> str | None:
+    """A cron's `end_time`: a datetime, or an ISO 8601 string, as an ISO 8601 string."""
+    import datetime  # noqa: PLC0415 - only crons need it
+
+    if value is None:
+        return None
+    if isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            return datetime.datetime.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise InputError(f"end_time must be a datetime or an ISO 8601 date-time string, not {value!r}")
+
+
+def store_index(value: object) -> bool | list[str] | None:
+    """A store item's `index`: False (do not index), or the fields to index."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise InputError(f"index must be False or a list of field names, not {value!r}")
+
+
+def checkpoint_config(value: object, *, argument: str) -> dict[str, Any] | None:
+    """A checkpoint (an id, or a config) as the config the server's checkpointer expects:
+    `{"configurable": {...}}`."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return {"configurable": {"checkpoint_id": identifier(value, argument=argument)}}
+    config = mapping(value, argument=argument) or {}
+    return config if "configurable" in config else {"configurable": config}
 
 
 def namespace(value: object, *, argument: str = "namespace") -> list[str]:

@@ -16,17 +16,6 @@ if TYPE_CHECKING:
     from .._types import Assistant, GraphSchemas
 
 
-def _text(value: object, *, argument: str) -> str | None:
-    """An optional string (may be empty)."""
-    if value is None or isinstance(value, str):
-        return value
-    raise InputError(f"{argument} must be a string, not {type(value).__name__}")
-
-
-def _assistant_id(value: object) -> str:
-    return check.identifier(value, argument="assistant_id")
-
-
 class AsyncAssistants:
     """Assistants of the deployment: a graph with its own configuration, context and metadata, versioned."""
 
@@ -52,12 +41,12 @@ class AsyncAssistants:
             config=check.mapping(config, argument="config"),
             context=check.mapping(context, argument="context"),
             metadata=check.mapping(metadata, argument="metadata"),
-            assistant_id=_assistant_id(assistant_id) if assistant_id is not None else None,
+            assistant_id=check.assistant_id(assistant_id) if assistant_id is not None else None,
             if_exists=check.choice(
                 if_exists, argument="if_exists", choices=choices("AssistantCreate", "if_exists")
             ),
-            name=_text(name, argument="name"),
-            description=_text(description, argument="description"),
+            name=check.text(name, argument="name"),
+            description=check.text(description, argument="description"),
         )
         spec = build("assistants.create_assistant", body_model="AssistantCreate", body=body)
         return cast("Assistant", await self._core.request(spec))
@@ -65,7 +54,7 @@ class AsyncAssistants:
     @operation("get_assistant")
     async def get(self, assistant_id: str) -> Assistant:
         """Get an assistant, at its latest version."""
-        spec = build("assistants.get_assistant", _assistant_id(assistant_id))
+        spec = build("assistants.get_assistant", check.assistant_id(assistant_id))
         return cast("Assistant", await self._core.request(spec))
 
     @operation("patch_assistant")
@@ -86,11 +75,14 @@ class AsyncAssistants:
             config=check.mapping(config, argument="config"),
             context=check.mapping(context, argument="context"),
             metadata=check.mapping(metadata, argument="metadata"),
-            name=_text(name, argument="name"),
-            description=_text(description, argument="description"),
+            name=check.text(name, argument="name"),
+            description=check.text(description, argument="description"),
         )
         spec = build(
-            "assistants.patch_assistant", _assistant_id(assistant_id), body_model="AssistantPatch", body=body
+            "assistants.patch_assistant",
+            check.assistant_id(assistant_id),
+            body_model="AssistantPatch",
+            body=body,
         )
         return cast("Assistant", await self._core.request(spec))
 
@@ -100,7 +92,9 @@ class AsyncAssistants:
         if not isinstance(delete_threads, bool):
             raise InputError(f"delete_threads must be True or False, not {delete_threads!r}")
         spec = build(
-            "assistants.delete_assistant", _assistant_id(assistant_id), delete_threads=delete_threads or None
+            "assistants.delete_assistant",
+            check.assistant_id(assistant_id),
+            delete_threads=delete_threads or None,
         )
         await self._core.request(spec)
 
@@ -121,7 +115,7 @@ class AsyncAssistants:
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
             graph_id=check.identifier(graph_id, argument="graph_id") if graph_id is not None else None,
-            name=_text(name, argument="name"),
+            name=check.text(name, argument="name"),
             limit=check.positive_int(limit, argument="limit"),
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
             sort_by=check.choice(
@@ -145,7 +139,7 @@ class AsyncAssistants:
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
             graph_id=check.identifier(graph_id, argument="graph_id") if graph_id is not None else None,
-            name=_text(name, argument="name"),
+            name=check.text(name, argument="name"),
         )
         spec = build("assistants.count_assistants", body_model="AssistantCountRequest", body=body)
         return cast(int, await self._core.request(spec))
@@ -157,13 +151,13 @@ class AsyncAssistants:
         """The nodes and edges of the assistant's graph (`xray=True` or a depth also draws subgraphs)."""
         if not isinstance(xray, bool | int) or (not isinstance(xray, bool) and xray < 0):
             raise InputError(f"xray must be True, False or a non-negative depth, not {xray!r}")
-        spec = build("assistants.get_assistant_graph", _assistant_id(assistant_id), xray=xray or None)
+        spec = build("assistants.get_assistant_graph", check.assistant_id(assistant_id), xray=xray or None)
         return cast(dict[str, list[dict[str, Any]]], await self._core.request(spec))
 
     @operation("get_assistant_schemas")
     async def get_schemas(self, assistant_id: str) -> GraphSchemas:
         """JSON schemas of the graph's input, output, state, config and context."""
-        spec = build("assistants.get_assistant_schemas", _assistant_id(assistant_id))
+        spec = build("assistants.get_assistant_schemas", check.assistant_id(assistant_id))
         return cast("GraphSchemas", await self._core.request(spec))
 
     @operation("get_assistant_subgraphs", "get_assistant_subgraphs_in_namespace")
@@ -173,7 +167,7 @@ class AsyncAssistants:
         """Schemas of the graph's subgraphs by namespace: all of them, or those under `namespace`."""
         if not isinstance(recurse, bool):
             raise InputError(f"recurse must be True or False, not {recurse!r}")
-        assistant = _assistant_id(assistant_id)
+        assistant = check.assistant_id(assistant_id)
         spec: RequestSpec
         if namespace is not None:
             spec = build(
@@ -198,7 +192,7 @@ class AsyncAssistants:
         )
         spec = build(
             "assistants.list_assistant_versions",
-            _assistant_id(assistant_id),
+            check.assistant_id(assistant_id),
             body_model="AssistantVersionsRequest",
             body=body,
         )
@@ -210,7 +204,7 @@ class AsyncAssistants:
         body = {"version": check.positive_int(version, argument="version")}
         spec = build(
             "assistants.set_latest_assistant_version",
-            _assistant_id(assistant_id),
+            check.assistant_id(assistant_id),
             body_model="AssistantVersionChange",
             body=body,
         )

@@ -10,64 +10,12 @@ from .. import _validation as check
 from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
-from .._payloads import merged_config
+from .._payloads import cron_fields, merged_config
 from .._requests import RequestSpec, build
 from ._core import AsyncCore
 
 if TYPE_CHECKING:
     from .._types import Cron, Thread
-
-
-def _end_time(value: object) -> str | None:
-    """`end_time`: a datetime, or an ISO 8601 string, as an ISO 8601 string."""
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return datetime.datetime.fromisoformat(value).isoformat()
-        except ValueError:
-            pass
-    raise InputError(f"end_time must be a datetime or an ISO 8601 date-time string, not {value!r}")
-
-
-def _fields_of_cron(
-    *,
-    schedule: object,
-    input: Any,
-    metadata: object,
-    context: object,
-    webhook: object,
-    interrupt_before: object,
-    interrupt_after: object,
-    end_time: object,
-    timezone: object,
-    enabled: object,
-    stream_mode: object,
-    durability: object,
-) -> dict[str, Any]:
-    """The checked fields shared by creating and changing a cron (None = not given)."""
-    return check.body(
-        schedule=check.identifier(schedule, argument="schedule") if schedule is not None else None,
-        input=check.json_value(input, argument="input"),
-        metadata=check.mapping(metadata, argument="metadata"),
-        context=check.mapping(context, argument="context"),
-        webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
-        interrupt_before=check.node_selection(interrupt_before, argument="interrupt_before"),
-        interrupt_after=check.node_selection(interrupt_after, argument="interrupt_after"),
-        end_time=_end_time(end_time),
-        timezone=check.identifier(timezone, argument="timezone") if timezone is not None else None,
-        enabled=check.flag(enabled, argument="enabled"),
-        stream_mode=check.stream_modes(stream_mode) if stream_mode is not None else None,
-        durability=check.choice(
-            durability, argument="durability", choices=choices("CronFields", "durability")
-        ),
-    )
-
-
-def _cron_id(value: object) -> str:
-    return check.identifier(value, argument="cron_id")
 
 
 class AsyncCrons:
@@ -105,7 +53,7 @@ class AsyncCrons:
         """
         if schedule is None:
             raise InputError("schedule must be a cron expression such as '*/5 * * * *', not None")
-        body = _fields_of_cron(
+        body = cron_fields(
             schedule=schedule,
             input=input,
             metadata=metadata,
@@ -212,7 +160,7 @@ class AsyncCrons:
     @operation("get_cron")
     async def get(self, cron_id: str) -> Cron:
         """Get a cron."""
-        return cast("Cron", await self._core.request(build("crons.get_cron", _cron_id(cron_id))))
+        return cast("Cron", await self._core.request(build("crons.get_cron", check.cron_id(cron_id))))
 
     @operation("patch_cron")
     async def update(
@@ -238,7 +186,7 @@ class AsyncCrons:
 
         A new `config` gets the deployment's default configuration under it, as on create.
         """
-        body = _fields_of_cron(
+        body = cron_fields(
             schedule=schedule,
             input=input,
             metadata=metadata,
@@ -257,7 +205,7 @@ class AsyncCrons:
         )
         if completed is not None:
             body["on_run_completed"] = completed
-        identifier = _cron_id(cron_id)
+        identifier = check.cron_id(cron_id)
         config = check.mapping(config, argument="config")
         if config is not None:
             deployment = await self._core.deployment()
@@ -268,4 +216,4 @@ class AsyncCrons:
     @operation("delete_cron")
     async def delete(self, cron_id: str) -> None:
         """Delete a cron: it starts no more runs."""
-        await self._core.request(build("crons.delete_cron", _cron_id(cron_id)))
+        await self._core.request(build("crons.delete_cron", check.cron_id(cron_id)))

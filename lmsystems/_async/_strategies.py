@@ -22,6 +22,7 @@ from .._stream_plan import (
     CLOCK_SLACK_MS,
     THREAD_REPAIR_RUNS,
     UNFINISHED_RUN_STATUSES,
+    closed_reason,
     event_ms,
     follows_runs,
     http_date_ms,
@@ -47,14 +48,6 @@ async def _status_of(runs: AsyncRuns, thread_id: str, run_id: str) -> str | None
     except LmsystemsError as error:
         logger.info("could not check run %s after its stream closed: %s", run_id, error)
         return None
-
-
-def _closed_reason(status: str | None) -> str:
-    return (
-        "the stream closed while the run was still going"
-        if status is not None
-        else "the stream closed and the run's status could not be read"
-    )
 
 
 class AsyncRunStrategy:
@@ -123,7 +116,7 @@ class AsyncRunStrategy:
         if status is not None and status not in UNFINISHED_RUN_STATUSES:
             self._final_replay = True
             return Step(self.resume_spec())
-        return Step(reason=_closed_reason(status))
+        return Step(reason=closed_reason(status))
 
     async def after_failure(self) -> RequestSpec:
         return self.resume_spec()
@@ -185,7 +178,7 @@ class AsyncThreadStrategy:
         if status is not None and status not in UNFINISHED_RUN_STATUSES:  # that run is read: go on
             notice = self._run_ended(run_id)
             return Step(self._next(), notice)
-        return Step(reason=_closed_reason(status))
+        return Step(reason=closed_reason(status))
 
     async def after_failure(self) -> RequestSpec:
         self._repairs = await self._plan()

@@ -17,17 +17,6 @@ if TYPE_CHECKING:
     from .._types import Assistant, GraphSchemas
 
 
-def _text(value: object, *, argument: str) -> str | None:
-    """An optional string (may be empty)."""
-    if value is None or isinstance(value, str):
-        return value
-    raise InputError(f"{argument} must be a string, not {type(value).__name__}")
-
-
-def _assistant_id(value: object) -> str:
-    return check.identifier(value, argument="assistant_id")
-
-
 class SyncAssistants:
     """Assistants of the deployment: a graph with its own configuration, context and metadata, versioned."""
 
@@ -53,12 +42,12 @@ class SyncAssistants:
             config=check.mapping(config, argument="config"),
             context=check.mapping(context, argument="context"),
             metadata=check.mapping(metadata, argument="metadata"),
-            assistant_id=_assistant_id(assistant_id) if assistant_id is not None else None,
+            assistant_id=check.assistant_id(assistant_id) if assistant_id is not None else None,
             if_exists=check.choice(
                 if_exists, argument="if_exists", choices=choices("AssistantCreate", "if_exists")
             ),
-            name=_text(name, argument="name"),
-            description=_text(description, argument="description"),
+            name=check.text(name, argument="name"),
+            description=check.text(description, argument="description"),
         )
         spec = build("assistants.create_assistant", body_model="AssistantCreate", body=body)
         return cast("Assistant", self._core.request(spec))
@@ -66,7 +55,7 @@ class SyncAssistants:
     @operation("get_assistant")
     def get(self, assistant_id: str) -> Assistant:
         """Get an assistant, at its latest version."""
-        spec = build("assistants.get_assistant", _assistant_id(assistant_id))
+        spec = build("assistants.get_assistant", check.assistant_id(assistant_id))
         return cast("Assistant", self._core.request(spec))
 
     @operation("patch_assistant")
@@ -87,11 +76,14 @@ class SyncAssistants:
             config=check.mapping(config, argument="config"),
             context=check.mapping(context, argument="context"),
             metadata=check.mapping(metadata, argument="metadata"),
-            name=_text(name, argument="name"),
-            description=_text(description, argument="description"),
+            name=check.text(name, argument="name"),
+            description=check.text(description, argument="description"),
         )
         spec = build(
-            "assistants.patch_assistant", _assistant_id(assistant_id), body_model="AssistantPatch", body=body
+            "assistants.patch_assistant",
+            check.assistant_id(assistant_id),
+            body_model="AssistantPatch",
+            body=body,
         )
         return cast("Assistant", self._core.request(spec))
 
@@ -101,7 +93,9 @@ class SyncAssistants:
         if not isinstance(delete_threads, bool):
             raise InputError(f"delete_threads must be True or False, not {delete_threads!r}")
         spec = build(
-            "assistants.delete_assistant", _assistant_id(assistant_id), delete_threads=delete_threads or None
+            "assistants.delete_assistant",
+            check.assistant_id(assistant_id),
+            delete_threads=delete_threads or None,
         )
         self._core.request(spec)
 
@@ -122,7 +116,7 @@ class SyncAssistants:
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
             graph_id=check.identifier(graph_id, argument="graph_id") if graph_id is not None else None,
-            name=_text(name, argument="name"),
+            name=check.text(name, argument="name"),
             limit=check.positive_int(limit, argument="limit"),
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
             sort_by=check.choice(
@@ -146,7 +140,7 @@ class SyncAssistants:
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
             graph_id=check.identifier(graph_id, argument="graph_id") if graph_id is not None else None,
-            name=_text(name, argument="name"),
+            name=check.text(name, argument="name"),
         )
         spec = build("assistants.count_assistants", body_model="AssistantCountRequest", body=body)
         return cast(int, self._core.request(spec))
@@ -156,13 +150,13 @@ class SyncAssistants:
         """The nodes and edges of the assistant's graph (`xray=True` or a depth also draws subgraphs)."""
         if not isinstance(xray, bool | int) or (not isinstance(xray, bool) and xray < 0):
             raise InputError(f"xray must be True, False or a non-negative depth, not {xray!r}")
-        spec = build("assistants.get_assistant_graph", _assistant_id(assistant_id), xray=xray or None)
+        spec = build("assistants.get_assistant_graph", check.assistant_id(assistant_id), xray=xray or None)
         return cast(dict[str, list[dict[str, Any]]], self._core.request(spec))
 
     @operation("get_assistant_schemas")
     def get_schemas(self, assistant_id: str) -> GraphSchemas:
         """JSON schemas of the graph's input, output, state, config and context."""
-        spec = build("assistants.get_assistant_schemas", _assistant_id(assistant_id))
+        spec = build("assistants.get_assistant_schemas", check.assistant_id(assistant_id))
         return cast("GraphSchemas", self._core.request(spec))
 
     @operation("get_assistant_subgraphs", "get_assistant_subgraphs_in_namespace")
@@ -172,7 +166,7 @@ class SyncAssistants:
         """Schemas of the graph's subgraphs by namespace: all of them, or those under `namespace`."""
         if not isinstance(recurse, bool):
             raise InputError(f"recurse must be True or False, not {recurse!r}")
-        assistant = _assistant_id(assistant_id)
+        assistant = check.assistant_id(assistant_id)
         spec: RequestSpec
         if namespace is not None:
             spec = build(
@@ -197,7 +191,7 @@ class SyncAssistants:
         )
         spec = build(
             "assistants.list_assistant_versions",
-            _assistant_id(assistant_id),
+            check.assistant_id(assistant_id),
             body_model="AssistantVersionsRequest",
             body=body,
         )
@@ -209,7 +203,7 @@ class SyncAssistants:
         body = {"version": check.positive_int(version, argument="version")}
         spec = build(
             "assistants.set_latest_assistant_version",
-            _assistant_id(assistant_id),
+            check.assistant_id(assistant_id),
             body_model="AssistantVersionChange",
             body=body,
         )

@@ -11,64 +11,12 @@ from .. import _validation as check
 from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
-from .._payloads import merged_config
+from .._payloads import cron_fields, merged_config
 from .._requests import RequestSpec, build
 from ._core import SyncCore
 
 if TYPE_CHECKING:
     from .._types import Cron, Thread
-
-
-def _end_time(value: object) -> str | None:
-    """`end_time`: a datetime, or an ISO 8601 string, as an ISO 8601 string."""
-    if value is None:
-        return None
-    if isinstance(value, datetime.datetime):
-        return value.isoformat()
-    if isinstance(value, str):
-        try:
-            return datetime.datetime.fromisoformat(value).isoformat()
-        except ValueError:
-            pass
-    raise InputError(f"end_time must be a datetime or an ISO 8601 date-time string, not {value!r}")
-
-
-def _fields_of_cron(
-    *,
-    schedule: object,
-    input: Any,
-    metadata: object,
-    context: object,
-    webhook: object,
-    interrupt_before: object,
-    interrupt_after: object,
-    end_time: object,
-    timezone: object,
-    enabled: object,
-    stream_mode: object,
-    durability: object,
-) -> dict[str, Any]:
-    """The checked fields shared by creating and changing a cron (None = not given)."""
-    return check.body(
-        schedule=check.identifier(schedule, argument="schedule") if schedule is not None else None,
-        input=check.json_value(input, argument="input"),
-        metadata=check.mapping(metadata, argument="metadata"),
-        context=check.mapping(context, argument="context"),
-        webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
-        interrupt_before=check.node_selection(interrupt_before, argument="interrupt_before"),
-        interrupt_after=check.node_selection(interrupt_after, argument="interrupt_after"),
-        end_time=_end_time(end_time),
-        timezone=check.identifier(timezone, argument="timezone") if timezone is not None else None,
-        enabled=check.flag(enabled, argument="enabled"),
-        stream_mode=check.stream_modes(stream_mode) if stream_mode is not None else None,
-        durability=check.choice(
-            durability, argument="durability", choices=choices("CronFields", "durability")
-        ),
-    )
-
-
-def _cron_id(value: object) -> str:
-    return check.identifier(value, argument="cron_id")
 
 
 class SyncCrons:
@@ -106,7 +54,7 @@ class SyncCrons:
         """
         if schedule is None:
             raise InputError("schedule must be a cron expression such as '*/5 * * * *', not None")
-        body = _fields_of_cron(
+        body = cron_fields(
             schedule=schedule,
             input=input,
             metadata=metadata,
@@ -213,7 +161,7 @@ class SyncCrons:
     @operation("get_cron")
     def get(self, cron_id: str) -> Cron:
         """Get a cron."""
-        return cast("Cron", self._core.request(build("crons.get_cron", _cron_id(cron_id))))
+        return cast("Cron", self._core.request(build("crons.get_cron", check.cron_id(cron_id))))
 
     @operation("patch_cron")
     def update(
@@ -239,7 +187,7 @@ class SyncCrons:
 
         A new `config` gets the deployment's default configuration under it, as on create.
         """
-        body = _fields_of_cron(
+        body = cron_fields(
             schedule=schedule,
             input=input,
             metadata=metadata,
@@ -258,7 +206,7 @@ class SyncCrons:
         )
         if completed is not None:
             body["on_run_completed"] = completed
-        identifier = _cron_id(cron_id)
+        identifier = check.cron_id(cron_id)
         config = check.mapping(config, argument="config")
         if config is not None:
             deployment = self._core.deployment()
@@ -269,4 +217,4 @@ class SyncCrons:
     @operation("delete_cron")
     def delete(self, cron_id: str) -> None:
         """Delete a cron: it starts no more runs."""
-        self._core.request(build("crons.delete_cron", _cron_id(cron_id)))
+        self._core.request(build("crons.delete_cron", check.cron_id(cron_id)))

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -16,29 +15,6 @@ from ._core import SyncCore
 
 if TYPE_CHECKING:
     from .._types import StoreItem
-
-
-def _index(value: object) -> bool | list[str] | None:
-    """`index`: False (do not index), or the fields to index."""
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, Sequence) and not isinstance(value, str) and all(isinstance(v, str) for v in value):
-        return list(value)
-    raise InputError(f"index must be False or a list of field names, not {value!r}")
-
-
-def _minutes(value: object) -> float | None:
-    """`ttl`: an optional positive number of minutes."""
-    if value is None:
-        return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        raise InputError(f"ttl must be a positive number of minutes, not {value!r}")
-    return float(value)
 
 
 class SyncStore:
@@ -65,8 +41,8 @@ class SyncStore:
             namespace=check.namespace(namespace),
             key=check.identifier(key, argument="key"),
             value=value_checked,
-            index=_index(index),
-            ttl=_minutes(ttl),
+            index=check.store_index(index),
+            ttl=check.minutes(ttl),
         )
         self._core.request(build("store.put_store_item", body_model="StorePutRequest", body=body))
 

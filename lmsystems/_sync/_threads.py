@@ -23,16 +23,6 @@ if TYPE_CHECKING:
     from .._types import Interrupt, Thread, ThreadState
 
 
-def _checkpoint_config(value: str | dict[str, Any] | None, *, argument: str) -> dict[str, Any] | None:
-    """A checkpoint as the config the server's checkpointer expects: `{"configurable": {...}}`."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return {"configurable": {"checkpoint_id": check.identifier(value, argument=argument)}}
-    config = check.mapping(value, argument=argument) or {}
-    return config if "configurable" in config else {"configurable": config}
-
-
 class SyncThreads:
     """Threads of the deployment. Every `thread` argument is a thread dict or a thread id."""
 
@@ -239,7 +229,7 @@ class SyncThreads:
         else:
             body = check.body(
                 limit=limit,
-                before=_checkpoint_config(before, argument="before"),
+                before=check.checkpoint_config(before, argument="before"),
                 metadata=check.mapping(filter, argument="filter"),
                 checkpoint=check.mapping(checkpoint, argument="checkpoint"),
             )
