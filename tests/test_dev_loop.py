@@ -7,6 +7,7 @@ the test bed's graphs (a project folder of its own) and the real `lmsystems` com
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -103,3 +104,32 @@ def test_a_bad_key_is_refused_before_anything_starts(tmp_path: Path) -> None:
     )
     assert done.returncode == 2 and "--key:" in done.stderr, done
     assert not (project / ".lmsystems").exists()
+
+
+def test_a_kept_port_that_is_taken_is_replaced_and_said(tmp_path: Path) -> None:
+    project = copy_test_project(tmp_path)
+    with DevProcess.start(project) as first:
+        printed = first.printed()
+    port = int(printed["LMSYSTEMS_BASE_URL"].rsplit(":", 1)[1])
+    with socket.create_server(("127.0.0.1", port)), DevProcess.start(project) as second:
+        again = second.printed()
+        assert again["LMSYSTEMS_API_KEY"] == printed["LMSYSTEMS_API_KEY"]
+        assert again["LMSYSTEMS_BASE_URL"] != printed["LMSYSTEMS_BASE_URL"]
+        second.wait_for_stderr(f"the marketplace's port {port} (kept from the last session) is taken")
+        assert run_chat(second.user_env()).returncode == 0
+
+
+def test_without_a_config_it_says_where_to_run_it(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*lmsystems_command(), "dev"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done
+    assert "run lmsystems dev in the folder of your langgraph.json, or name it with --config" in done.stderr
+    assert not (tmp_path / ".lmsystems").exists()

@@ -139,14 +139,26 @@ def dev_command(
     if key is not None and not valid_key(key):
         raise InputError("--key: use 8 to 200 letters, digits, '_', '.' or '-'")
     config_file = config / "langgraph.json" if config.is_dir() else config
+    if not config_file.exists():
+        raise InputError(
+            f"no such config file: {config_file} (run lmsystems dev in the folder of your langgraph.json, "
+            "or name it with --config PATH)"
+        )
     auth = read_config(config_file).get("auth")  # InputError for a missing or broken config
     from .._dev.stack import start_dev_stack  # imports starlette and uvicorn (MissingExtraError without them)
 
     out = Output()
     state = open_state(config_file.resolve().parent)
     kept_key, kept_port = state.load() if state is not None else (None, None)
-    if marketplace_port is None and kept_port is not None and _port_free(kept_port):
-        marketplace_port = kept_port
+    if marketplace_port is None and kept_port is not None:
+        if _port_free(kept_port):
+            marketplace_port = kept_port
+        else:
+            out.note(
+                f"the marketplace's port {kept_port} (kept from the last session) is taken: another one "
+                "is used, so export LMSYSTEMS_BASE_URL again",
+                style="yellow",
+            )
     temporary_log = log_file is None and state is None
     if log_file is not None:
         log_path = log_file
@@ -214,7 +226,10 @@ def dev_command(
 
 
 def _port_free(port: int) -> bool:
+    """Whether the marketplace can listen on 127.0.0.1:port (as uvicorn does: connections of the last
+    session waiting out TIME_WAIT do not count)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:
