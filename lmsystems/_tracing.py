@@ -357,7 +357,11 @@ class Tracing:
         if distributed_tracing:
             from importlib.util import find_spec  # noqa: PLC0415 - only when asked for
 
-            if find_spec("langsmith") is None:
+            try:
+                found = find_spec("langsmith") is not None
+            except (ImportError, ValueError):
+                found = False
+            if not found:
                 raise InputError("distributed_tracing=True needs langsmith: pip install langsmith")
         #: OpenTelemetry allowed (it is used only once the application has loaded it).
         self.otel = not disabled_by_env() if otel is None else otel

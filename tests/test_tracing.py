@@ -536,8 +536,15 @@ where = {"deployment_url": os.environ["URL"], "deployment_key": os.environ["KEY"
 with SyncLmsystemsClient("echo", **where) as client:
     thread = client.create_thread()
     parts = list(client.stream_run(thread=thread, input={}, stream_mode="values"))
+refused = None
+if sys.argv[1] == "blocked":
+    try:
+        SyncLmsystemsClient("echo", distributed_tracing=True, **where)
+    except lmsystems.InputError as error:
+        refused = str(error)
+    attempts.remove("langsmith")  # that look-up was the check itself
 loaded = sorted(m for m in sys.modules if m.split(".")[0] in ("opentelemetry", "langsmith"))
-print(json.dumps({"attempts": attempts, "loaded": loaded, "parts": len(parts)}))
+print(json.dumps({"attempts": attempts, "loaded": loaded, "parts": len(parts), "refused": refused}))
 """
 
 
@@ -563,4 +570,5 @@ def test_nothing_of_opentelemetry_or_langsmith_is_loaded_unless_the_application_
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert result == {"attempts": [], "loaded": [], "parts": 2}
+    refused = "distributed_tracing=True needs langsmith: pip install langsmith" if mode == "blocked" else None
+    assert result == {"attempts": [], "loaded": [], "parts": 2, "refused": refused}
