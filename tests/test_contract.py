@@ -328,7 +328,7 @@ def test_spec_drift_cli_reports_enum_drift(
 
 
 def test_sse_parser() -> None:
-    lines = [": heartbeat", "event: values|child:1", 'data: {"a":', "data: 1}", "id: 7", "", "data: 2", ""]
-    events = list(cl.SseParser.parse(lines))
+    body = b': heartbeat\r\nevent: values|child:1\r\ndata: {"a":\r\ndata: 1}\r\nid: 7\r\n\r\ndata: 2\r\n\r\n'
+    events = list(cl.SseParser.parse(body[i : i + 5] for i in range(0, len(body), 5)))
     assert events == [cl.SseEvent("values|child:1", '{"a":\n1}', "7"), cl.SseEvent("message", "2", "7")]
     assert events[0].base == "values"

@@ -17,6 +17,7 @@ import httpx
 import pytest
 from support.agent_server import RunningAgentServer
 from support.fault_proxy import Cut, FaultPlan, start_fault_proxy
+from support.sse import iter_events
 from support.tcp_cut_proxy import start_tcp_cut_proxy
 
 from lmsystems import (
@@ -288,10 +289,10 @@ class _Observer:
         ended = 0
         with httpx.stream("POST", self._url, json=body, headers=self._headers, timeout=HANG) as response:
             self._open.set()
-            for line in response.iter_lines():
-                if not line.startswith("data:"):
+            for sse in iter_events(response.iter_bytes()):
+                if not sse.data:
                     continue
-                event = json.loads(line[5:])
+                event = json.loads(sse.data)
                 self.events.append(_content(event))
                 data = event["params"]["data"]
                 if (

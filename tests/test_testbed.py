@@ -25,6 +25,7 @@ from support.marketplace import (
     create_marketplace_app,
     start_marketplace_server,
 )
+from support.sse import iter_events
 
 AGENT_SERVER_DIR = TEST_AGENT_SERVER_DIR
 CHAT_REPLY = "Hello from the chat graph! You said: hi there"
@@ -38,36 +39,17 @@ class SSE:
     id: str | None = None
 
 
-def iter_sse(lines: Iterator[str]) -> Iterator[SSE]:
-    """Minimal SSE parser (the server frames events as ``event: X\\r\\ndata: JSON\\r\\n\\r\\n``)."""
-    event, data, event_id = "message", [], None
-    for raw in lines:
-        line = raw.rstrip("\r\n")
-        if not line:
-            if data:
-                text = "\n".join(data)
-                yield SSE(event, json.loads(text) if text else None, event_id)
-            event, data, event_id = "message", [], None
-            continue
-        if line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            event = value
-        elif name == "data":
-            data.append(value)
-        elif name == "id":
-            event_id = value
-    if data:
-        yield SSE(event, json.loads("\n".join(data)), event_id)
+def iter_sse(chunks: Iterator[bytes]) -> Iterator[SSE]:
+    """The events of a body (decoded by the SDK's decoder), their data as JSON."""
+    for event in iter_events(chunks):
+        yield SSE(event.event, json.loads(event.data) if event.data else None, event.id)
 
 
 def stream(client: httpx.Client, path: str, body: dict[str, Any]) -> list[SSE]:
     with client.stream("POST", path, json=body) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
-        return list(iter_sse(response.iter_lines()))
+        return list(iter_sse(response.iter_bytes()))
 
 
 def new_thread(client: httpx.Client) -> str:

@@ -302,20 +302,17 @@ class Exerciser:
             if content_type.split(";")[0].strip().lower() != SSE_MEDIA_TYPE:
                 return Reply(response.status_code, content_type, response.read().decode(), events)
             parser, deadline = SseParser(), time.monotonic() + self.stream_deadline
-            for line in response.iter_lines():
-                event = parser.feed(line)
-                if event is not None:
+            for chunk in response.iter_bytes():
+                for event in parser.feed(chunk):
                     events.append(event)
                     if stop is not None and stop(event):
-                        break
+                        return Reply(response.status_code, content_type, "", events)
                 if time.monotonic() > deadline:
                     if stop is None:
                         raise _StepFailed(url, f"stream did not end within {self.stream_deadline} s")
                     break
             else:
-                last = parser.finish()
-                if last is not None:
-                    events.append(last)
+                events += parser.finish()
             return Reply(response.status_code, content_type, "", events)
 
     def _track(self, method: str, template: str, path: Mapping[str, str]) -> None:

@@ -10,6 +10,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
+from lmsystems._sse import SSEDecoder, SSETruncatedError
+
 from .spec import (
     MAX_ERRORS_PER_BODY,
     MAX_MESSAGE,
@@ -40,43 +42,28 @@ class SseEvent:
 
 
 class SseParser:
-    """Incremental ``text/event-stream`` parser: feed lines, get events at blank lines."""
+    """``text/event-stream`` bytes to SseEvents, with the SDK's own decoder (``lmsystems._sse``)."""
 
     def __init__(self) -> None:
-        self._event = ""
-        self._data: list[str] = []
-        self._id: str | None = None
+        self._decoder = SSEDecoder()
 
-    def feed(self, line: str) -> SseEvent | None:
-        line = line.rstrip("\r\n")
-        if not line:
-            if not self._data and not self._event:
-                return None
-            event = SseEvent(self._event or "message", "\n".join(self._data), self._id)
-            self._event, self._data = "", []
-            return event
-        if line.startswith(":"):
-            return None
-        name, _, value = line.partition(":")
-        value = value.removeprefix(" ")
-        if name == "event":
-            self._event = value
-        elif name == "data":
-            self._data.append(value)
-        elif name == "id":
-            self._id = value
-        return None
+    def feed(self, chunk: bytes) -> list[SseEvent]:
+        """The events `chunk` completes."""
+        return [SseEvent(event.event, event.data, event.id) for event in self._decoder.feed(chunk)]
 
-    def finish(self) -> SseEvent | None:
-        return self.feed("")
+    def finish(self) -> list[SseEvent]:
+        """At the end of the body: the events left (one cut off before its blank line is dropped)."""
+        try:
+            return [SseEvent(event.event, event.data, event.id) for event in self._decoder.end()]
+        except SSETruncatedError:
+            return []
 
     @classmethod
-    def parse(cls, lines: Iterable[str]) -> Iterator[SseEvent]:
+    def parse(cls, chunks: Iterable[bytes]) -> Iterator[SseEvent]:
         parser = cls()
-        for line in [*lines, ""]:
-            event = parser.feed(line)
-            if event is not None:
-                yield event
+        for chunk in chunks:
+            yield from parser.feed(chunk)
+        yield from parser.finish()
 
 
 def shorten(text: str, limit: int = MAX_MESSAGE) -> str:

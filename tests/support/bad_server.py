@@ -24,11 +24,12 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from types import TracebackType
 from typing import Any
+
+from .wire import parse_request_head, response_head
 
 __all__ = [
     "HANG",
@@ -94,16 +95,6 @@ BadServerHandler = Callable[[RecordedRequest], Reply]
 RouteValue = Reply | Callable[[RecordedRequest], Reply] | Sequence[Reply]
 
 
-def _head(status: int, reason: str | None, headers: Iterable[tuple[str, str]]) -> bytes:
-    if reason is None:
-        try:
-            reason = HTTPStatus(status).phrase
-        except ValueError:
-            reason = "Unknown"
-    lines = [f"HTTP/1.1 {status} {reason}"] + [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
 def raw_reply(*pieces: bytes | float) -> Reply:
     """Exactly these bytes (floats are pauses), then the connection is closed."""
     return Reply(tuple(pieces))
@@ -124,7 +115,7 @@ def reply(
         fields.append(("Content-Type", content_type))
     fields += [("Content-Length", str(len(content))), ("Connection", "close")]
     fields += list((headers or {}).items())
-    return Reply((_head(status, reason, fields) + content,))
+    return Reply((response_head(status, reason, fields) + content,))
 
 
 def json_reply(status: int, value: Any, *, headers: Mapping[str, str] | None = None) -> Reply:
@@ -162,7 +153,7 @@ def chunked_reply(
         fields.append(("Content-Type", content_type))
     fields += [("Transfer-Encoding", "chunked"), ("Connection", "close")]
     fields += list((headers or {}).items())
-    pieces: list[bytes | float] = [_head(status, None, fields)]
+    pieces: list[bytes | float] = [response_head(status, None, fields)]
     for chunk in chunks:
         if isinstance(chunk, float | int):
             pieces.append(float(chunk))
@@ -225,12 +216,8 @@ def _read_request(conn: socket.socket) -> RecordedRequest | None:
         if len(buffer) > MAX_HEAD_BYTES:
             return None
     head, _, rest = buffer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    method, target, _version = lines[0].split(" ", 2)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
+    method, target, fields = parse_request_head(head)
+    headers = dict(fields)
     if headers.get("transfer-encoding", "").lower() == "chunked":
         body = b""
         while True:

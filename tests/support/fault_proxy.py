@@ -47,12 +47,14 @@ import random
 import re
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
 import httpx
+
+from .wire import BadRequestHead, parse_request_head, response_head
 
 __all__ = [
     "JOIN_STREAM",
@@ -534,18 +536,12 @@ async def _read_request(wire: _Wire) -> _Request | None:
     head = await wire.read_until(b"\r\n\r\n", MAX_HEAD_BYTES)
     if head is None:
         return None
-    lines = head.decode("latin-1").split("\r\n")
     try:
-        method, target, _version = lines[0].split(" ", 2)
-    except ValueError:
-        raise _ProtocolError(f"bad request line {lines[0]!r}") from None
-    headers: list[tuple[str, str]] = []
-    for line in lines[1:]:
-        if line:
-            name, _, value = line.partition(":")
-            headers.append((name.strip().lower(), value.strip()))
+        method, target, headers = parse_request_head(head)
+    except BadRequestHead as error:
+        raise _ProtocolError(str(error)) from None
     path, _, query = target.partition("?")
-    request = _Request(method.upper(), target, path, query, headers, b"")
+    request = _Request(method, target, path, query, headers, b"")
     length = request.header("content-length")
     if length is not None:
         size = int(length)
@@ -571,12 +567,6 @@ async def _read_request(wire: _Wire) -> _Request | None:
             await wire.read_exactly(2)
         request.body = b"".join(parts)
     return request
-
-
-def _head(status: int, reason: str, headers: Iterable[tuple[str, str]]) -> bytes:
-    lines = [f"HTTP/1.1 {status} {reason}"]
-    lines += [f"{name}: {value}" for name, value in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
 _REASONS = {409: "Conflict", 429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable"}
@@ -739,7 +729,7 @@ class _Proxy:
             if isinstance(action, _Respond):
                 headers = [*action.headers, ("content-length", str(len(action.body)))]
                 await wire.send(
-                    _head(action.status, _REASONS.get(action.status, "Error"), headers) + action.body
+                    response_head(action.status, _REASONS.get(action.status, "Error"), headers) + action.body
                 )
                 record.status = action.status
                 record.body_bytes = len(action.body)
@@ -790,7 +780,7 @@ class _Proxy:
             name = type(failure).__name__
             body = f'{{"detail":"fault proxy: upstream failed: {name}"}}'.encode()
             head = [("content-type", "application/json"), ("content-length", str(len(body)))]
-            await wire.send(_head(502, "Bad Gateway", head) + body)
+            await wire.send(response_head(502, "Bad Gateway", head) + body)
             record.status = 502
             return True
         try:
@@ -801,7 +791,7 @@ class _Proxy:
             out = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in HOP_BY_HOP]
             if not no_body:
                 out.append(("transfer-encoding", "chunked"))
-            await wire.send(_head(response.status_code, response.reason_phrase or "OK", out))
+            await wire.send(response_head(response.status_code, response.reason_phrase or "OK", out))
             if no_body:
                 return True
             if stall is not None:
