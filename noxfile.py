@@ -142,7 +142,8 @@ def tests(session: nox.Session) -> None:
     session.notify("contract")
     session.notify("distributed", posargs=[])
     session.notify("check_generated")
-    session.notify("compat_httpx")
+    for stack in HTTP_STACKS:  # notify() queues one session: each parametrization by its name
+        session.notify(f"compat_httpx(stack={stack!r})", posargs=[])
     session.notify("lint")
     session.notify("typecheck")
     session.notify("docs")
