@@ -421,17 +421,19 @@ class ReplayGuard:
             self._position = position
             return
         self._position = None
-        if self._omitted:
-            kinds = ", ".join(f"{count} {method}" for method, count in sorted(self._omitted.items()))
-            self.gap = (
-                f"after a reconnect the server's replay left out events delivered before ({kinds}): it does "
-                "not store all events, so such events sent while the connection was down may be lost"
+        # Left-out events that had been delivered cost nothing; what a run sent while the connection was
+        # down may be missing, as the replay does not hold every kind of event.
+        if self._during_run:
+            left_out = (
+                " (it left out "
+                + ", ".join(f"{count} {method}" for method, count in sorted(self._omitted.items()))
+                + " of the events delivered before)"
+                if self._omitted
+                else ""
             )
-        elif self._during_run:
             self.gap = (
                 "the connection dropped during a run and was repaired from the server's replay, which does "
-                "not hold every event (events of named custom channels, for one): events sent while it "
-                "was down may be missing"
+                f"not hold every event{left_out}: events sent while it was down may be missing"
             )
         self._omitted, self._during_run = {}, False
 

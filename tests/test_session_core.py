@@ -212,13 +212,24 @@ def test_a_replay_that_leaves_events_out_names_the_gap_and_never_repeats() -> No
     guard = ReplayGuard()
     for i in ["1-0", "2-0", "3-0", "4-0"]:
         guard.admit(event("custom" if i in ("2-0", "3-0") else "values", {}, event_id=i))
-    guard.reconnected()
+    guard.reconnected(during_run=True)
     # The server did not store the two custom events: its replay skips them.
     replay = [event("values", {}, event_id="1-0"), event("values", {}, event_id="4-0")]
     assert [guard.admit(e) for e in replay] == [False, False]
     assert guard.admit(event("values", {}, event_id="5-0")) is True
     gap = guard.take_gap()
     assert gap is not None and "2 custom" in gap
+    assert guard.take_gap() is None
+
+
+def test_a_replay_between_runs_that_leaves_delivered_events_out_loses_nothing() -> None:
+    guard = ReplayGuard()
+    for i, method in [("1-0", "values"), ("2-0", "custom"), ("3-0", "values")]:
+        guard.admit(event(method, {}, event_id=i))
+    guard.reconnected(during_run=False)
+    replay = [event("values", {}, event_id="1-0"), event("values", {}, event_id="3-0")]
+    assert [guard.admit(e) for e in replay] == [False, False]
+    assert guard.admit(event("lifecycle", {}, event_id="synth:r2:lc||running")) is True
     assert guard.take_gap() is None
 
 

@@ -104,6 +104,14 @@ def run_command(
     no_prompt: Annotated[
         bool, typer.Option("--no-prompt", help="Never ask: leave an unanswered interrupt pending (exit 3).")
     ] = False,
+    use_session: Annotated[
+        bool,
+        typer.Option(
+            "--session",
+            help="Use a thread session (the event-streaming protocol): the run and each resumed run on one "
+            "connection; --json prints the protocol's events. Not with --stream-mode.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
     api_key: ApiKeyOption = None,
     base_url: BaseUrlOption = None,
@@ -125,6 +133,8 @@ def run_command(
             "--resume without --input answers a pending interrupt: name its thread with --thread"
         )
     # Everything that can be checked is checked before a thread is created.
+    if use_session and stream_mode:
+        raise InputError("--session streams every event of the protocol: leave out --stream-mode")
     modes = check.stream_modes(list(stream_mode or DEFAULT_STREAM_MODES), argument="--stream-mode")
     if payload is not _NO_ANSWER:
         check.json_value(payload, argument="--input")
@@ -134,7 +144,12 @@ def run_command(
     session: RunSession | None = None
     try:
         with connection.client(graph) as client:
-            session = RunSession(
+            runner: type[RunSession] = RunSession
+            if use_session:
+                from ._session_run import SessionRun  # it subclasses RunSession
+
+                runner = SessionRun
+            session = runner(
                 client,
                 graph,
                 out,
