@@ -230,3 +230,5 @@ def bench(session: nox.Session) -> None:
         "langchain-core>=1.0",
     )
     session.run("python", "bench/run.py", *session.posargs)
+    # Thread sessions: ours vs langgraph-sdk's v3 client on one protocol stream (bench-results/sessions.md).
+    session.run("python", "bench/session_bench.py", "--rounds", "3" if "--quick" in session.posargs else "7")

@@ -145,20 +145,23 @@ def decode_message(data: str | bytes) -> dict[str, Any]:
 
 
 def check_event(message: dict[str, Any]) -> Event:
-    """A decoded event, its envelope checked (what the rest of the session relies on)."""
-    params = message.get("params")
-    if (
-        message.get("type") != "event"
-        or not isinstance(message.get("method"), str)
-        or not isinstance(params, dict)
-        or not isinstance(params.get("namespace"), list)
-    ):
+    """A decoded event (`type` is "event"), its envelope checked (what the rest of the session relies on)."""
+    try:
+        params = message["params"]
+        valid = type(message["method"]) is str and type(params["namespace"]) is list
+    except (KeyError, TypeError):
+        valid = False
+    if not valid:
         raise StreamError(f"the event stream sent a malformed event: {message!r:.200}")
     return message  # type: ignore[return-value]
 
 
 def decode_event(data: str | bytes) -> Event:
-    return check_event(decode_message(data))
+    """One event from its JSON text (a StreamError for anything else)."""
+    message = decode_message(data)
+    if message.get("type") != "event":
+        raise StreamError(f"expected an event, got: {message!r:.200}")
+    return check_event(message)
 
 
 def lifecycle_status(event: Event) -> str | None:
@@ -356,12 +359,23 @@ def replay_key(event: Event) -> tuple[str, tuple[str, ...], str]:
     the envelopes one stored event turns into; the counter depends on what the connection saw before, so
     only the part before it is stable. Synthesised ids (`synth:...`) are stable whole.
     """
-    event_id = event.get("event_id")
+    method, namespace, event_id = _raw_key(event)
+    return method, tuple(namespace), _stable_id(event_id)
+
+
+def _raw_key(event: Event) -> tuple[str, list[str], Any]:
+    """The parts of `replay_key`, unprocessed (cheap: kept for every event delivered)."""
+    return event["method"], event["params"]["namespace"], event.get("event_id")
+
+
+def _stable_id(event_id: Any) -> str:
     if not isinstance(event_id, str):
-        event_id = ""
-    elif not event_id.startswith("synth:"):
-        event_id = event_id.partition(".")[0]
-    return event["method"], tuple(event["params"]["namespace"]), event_id
+        return ""
+    return event_id if event_id.startswith("synth:") else event_id.partition(".")[0]
+
+
+def _same(seen: tuple[str, list[str], Any], key: tuple[str, tuple[str, ...], str]) -> bool:
+    return seen[0] == key[0] and tuple(seen[1]) == key[1] and _stable_id(seen[2]) == key[2]
 
 
 class ReplayGuard:
@@ -376,7 +390,7 @@ class ReplayGuard:
     """
 
     def __init__(self) -> None:
-        self._seen: list[tuple[str, tuple[str, ...], str]] = []
+        self._seen: list[tuple[str, list[str], Any]] = []  # `_raw_key`s of the events delivered
         self._position: int | None = None  # in a replay: how much of `_seen` it went through so far
         self._omitted: dict[str, int] = {}  # per method: seen events the replay left out
         self._during_run = False
@@ -391,25 +405,25 @@ class ReplayGuard:
 
     def admit(self, event: Event) -> bool:
         """Whether to pass this event on (False: it was delivered before)."""
-        key = replay_key(event)
         position = self._position
         seen = self._seen
-        if position is None:
-            seen.append(key)
+        if position is None:  # not in a replay: the fast path
+            seen.append((event["method"], event["params"]["namespace"], event.get("event_id")))
             return True
-        if position < len(seen) and seen[position] == key:
+        key = replay_key(event)
+        if position < len(seen) and _same(seen[position], key):
             self._replayed(position + 1)
             return False
         limit = min(len(seen), position + 1 + REPLAY_WINDOW)
         for ahead in range(position + 1, limit):
-            if seen[ahead] == key:
+            if _same(seen[ahead], key):
                 self._left_out(position, ahead)
                 self._replayed(ahead + 1)
                 return False
         # New: what the replay did not repeat of what was seen, it left out.
         self._left_out(position, len(seen))
         self._replayed(len(seen))
-        seen.append(key)
+        seen.append(_raw_key(event))
         return True
 
     def _left_out(self, start: int, stop: int) -> None:

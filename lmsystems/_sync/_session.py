@@ -38,6 +38,7 @@ from .._exceptions import (
     StreamError,
     StreamGapError,
 )
+from .._json import loads
 from .._requests import Endpoint, build
 from .._session_core import (
     CHANNELS,
@@ -108,7 +109,10 @@ class _AsyncSSE:
             batch = self._batches.__next__()
         except StopIteration:
             return None
-        return [decode_message(event.data) for event in batch if event.data]
+        try:
+            return [loads(event.data) for event in batch if event.data]
+        except ValueError:
+            raise StreamError(f"the event stream sent something that is not JSON: {batch!r:.200}") from None
 
     def command(self, payload: dict[str, Any]) -> Any:
         spec = build(
@@ -416,8 +420,14 @@ class SyncThreadStream:
                 self._drop()
                 continue
             self._failures = 0
+            admit, feed = self._guard.admit, self._log.feed
             for message in messages:
-                self._file(message)
+                if type(message) is dict and message.get("type") == "event":
+                    event = check_event(message)
+                    if admit(event):
+                        feed(event)
+                else:
+                    self._file(message)
             return
 
     def _drop(self) -> None:
@@ -425,7 +435,9 @@ class SyncThreadStream:
         if connection is not None:
             connection.close()
 
-    def _file(self, message: dict[str, Any]) -> None:
+    def _file(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            raise StreamError(f"the event stream sent a JSON {type(message).__name__}, not an object")
         if message.get("type") == "event":
             event = check_event(message)
             if self._guard.admit(event):
@@ -654,6 +666,7 @@ class _AsyncProjection(Generic[T]):
     def __init__(self, session: SyncThreadStream, number: int, want: Callable[[Event, int], Any]) -> None:
         self._session, self._number, self._want, self._index = session, number, want, 0
         self._done = False
+        self._run: Run | None = None
 
     def __iter__(self) -> _AsyncProjection[T]:
         return self
@@ -661,7 +674,22 @@ class _AsyncProjection(Generic[T]):
     def __next__(self) -> T:
         if self._done:
             raise StopIteration
+        run = self._run
+        if run is not None and not run.released and self._session._guard.gap is None:
+            # The fast path: the next events were read already.
+            events, index, want = run.events, self._index, self._want
+            limit = run.end if run.end is not None else len(events)
+            while index < limit:
+                value = want(events[index], index)
+                index += 1
+                if value is not _SKIP:
+                    self._index = index
+                    found: T = value
+                    return found
+            self._index = index
         self._index, value = self._session._next(self._number, self._index, self._want)
+        if run is None:
+            self._run = self._session._log.run(self._number)
         if value is _SKIP:
             self._done = True
             raise StopIteration
