@@ -316,7 +316,9 @@ class EventLog:
         run.events.append(event)
         self.delivered += 1
         method = event["method"]
-        root = is_root(event)
+        if method == "messages":
+            return  # the most frequent: nothing to note
+        root = not event["params"]["namespace"]
         if method == "values" and root:
             run.values = event["params"].get("data")
         elif method in ("input.requested", "input"):
@@ -390,11 +392,17 @@ class ReplayGuard:
     """
 
     def __init__(self) -> None:
-        self._seen: list[tuple[str, list[str], Any]] = []  # `_raw_key`s of the events delivered
+        #: `_raw_key`s of the events delivered (appended to by the reader's fast path too).
+        self.seen: list[tuple[str, list[str], Any]] = []
         self._position: int | None = None  # in a replay: how much of `_seen` it went through so far
         self._omitted: dict[str, int] = {}  # per method: seen events the replay left out
         self._during_run = False
         self.gap: str | None = None
+
+    @property
+    def replaying(self) -> bool:
+        """Whether a new connection's replay is being matched (else every event is new)."""
+        return self._position is not None
 
     def reconnected(self, *, during_run: bool = False) -> None:
         """A new connection starts: its replay begins. `during_run`: the old one dropped while a run was
@@ -406,7 +414,7 @@ class ReplayGuard:
     def admit(self, event: Event) -> bool:
         """Whether to pass this event on (False: it was delivered before)."""
         position = self._position
-        seen = self._seen
+        seen = self.seen
         if position is None:  # not in a replay: the fast path
             seen.append((event["method"], event["params"]["namespace"], event.get("event_id")))
             return True
@@ -427,11 +435,11 @@ class ReplayGuard:
         return True
 
     def _left_out(self, start: int, stop: int) -> None:
-        for method, _, _ in self._seen[start:stop]:
+        for method, _, _ in self.seen[start:stop]:
             self._omitted[method] = self._omitted.get(method, 0) + 1
 
     def _replayed(self, position: int) -> None:
-        if position < len(self._seen):
+        if position < len(self.seen):
             self._position = position
             return
         self._position = None

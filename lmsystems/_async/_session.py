@@ -421,14 +421,19 @@ class AsyncThreadStream:
                 await self._drop()
                 continue
             self._failures = 0
-            admit, feed = self._guard.admit, self._log.feed
+            guard, feed = self._guard, self._log.feed
+            seen = guard.seen
             for message in messages:
-                if type(message) is dict and message.get("type") == "event":
-                    event = check_event(message)
-                    if admit(event):
-                        feed(event)
-                else:
+                if type(message) is not dict or message.get("type") != "event":
                     self._file(message)
+                    continue
+                event = check_event(message)
+                if guard.replaying:
+                    if guard.admit(event):
+                        feed(event)
+                else:  # the common case, inlined: remember it, file it
+                    seen.append((event["method"], event["params"]["namespace"], event.get("event_id")))
+                    feed(event)
             return
 
     async def _drop(self) -> None:
