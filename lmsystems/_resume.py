@@ -1,23 +1,34 @@
 """Exactly-once delivery across reconnects of a run's event stream (pure: no I/O).
 
 What a reconnect to `GET /threads/{t}/runs/{r}/stream` with `Last-Event-ID: X` sends back, on the real
-server, is: the stored events with an id greater than X, then live events. Two quirks make naive
-de-duplication lose or repeat events:
+servers, is the stored events with an id greater than X, then live events. Two quirks of the in-memory
+runtime (`langgraph dev`) make naive de-duplication lose or repeat events:
 
-- ids are not unique: the in-memory runtime mints `f"{ms}-0"`, so every event of one millisecond shares its
-  id, and "skip what has an id <= the last one" would drop the undelivered rest of that millisecond;
-- the server subscribes to live events before it replays, so events produced during the replay come
-  twice: replayed, then again live.
+- ids are not unique: it mints `f"{ms}-0"`, so every event of one millisecond shares its id, and "skip
+  what has an id <= the last one" would drop the undelivered rest of that millisecond;
+- it subscribes to live events before it replays, so events produced during the replay come twice:
+  replayed, then again live.
 
-So a reconnect asks for the events after the last id *before* the trailing run of equal ids (`0` when
-there is none) and skips, at the start of the new connection, the re-sent events of that trailing run.
-Later on the connection, an event whose id is *older* than the last one delivered can only be a re-sent
-one (true ids never decrease): from there, a block that re-sends a complete suffix of what was delivered,
-ending at the last delivered event (compared by id, event name and data), is dropped; candidates are held
-back until confirmed or refuted. A new event is never dropped. With unique ids (the production runtimes)
-this is exact; on the in-memory runtime, events re-sent within the very millisecond of the last one
-delivered cannot be told from new ones, so if a replay's whole overlap with the live events falls inside
-one millisecond, those events are delivered twice.
+Production runtimes (Redis stream ids `<ms>-<seq>`) have neither. So:
+
+- **Where a reconnect starts.** Once the ids are seen to be unique (an id with a sequence number above 0,
+  which the in-memory runtime never mints, and no two events with one id), a reconnect asks for the
+  events after the last one delivered, and nothing is re-sent. Until then it asks for the events after the
+  last id *before* the trailing run of equal ids (`0` when there is none) and skips, by count, the events
+  of that trailing run that the replay sends first (the replay sends stored events in their order).
+- **Replay overlapping live events.** Events of one connection come in id order, except where the live
+  part starts again inside what the replay sent. An event whose id is *older* than the last one delivered
+  starts such a re-sent block; it is matched, held back, against the suffix of what was delivered and
+  dropped once it is proven to be that suffix; if two suffixes fit, the tracker cannot tell and asks for a
+  resync (below). An event with the *same* id and the same content (event name and data) as one already
+  delivered in the current millisecond on this connection is either re-sent or a new, equal event (a
+  repeated token): the events of that millisecond are held back until the millisecond is over and then
+  the tracker asks for a resync.
+- **Resync.** :class:`Resync` tells the reader to drop the connection and reconnect from
+  :meth:`ResumeTracker.resume_from` at once. The held-back events were never delivered; the new
+  connection replays the whole ambiguous millisecond from storage, where it is complete and in order, and
+  the tracker skips by count what was delivered of it. A replay's start is never ambiguous, so each resync
+  delivers at least that millisecond: exact, and it always makes progress.
 """
 
 from __future__ import annotations
@@ -30,6 +41,11 @@ from ._headers import is_field_value
 from ._sse import ServerSentEvent
 
 Key = tuple[str | None, str, int]
+
+
+class Resync(Exception):
+    """The current connection's next events cannot be told from re-sent ones: reconnect from
+    `ResumeTracker.resume_from()` now (what was held back was never delivered)."""
 
 
 class _Candidate(NamedTuple):
@@ -48,10 +64,18 @@ class ResumeTracker:
         self._index: dict[Key, deque[int]] = {}  # key -> absolute indexes in the window
         self._last_id: str | None = None
         self._anchor: str | None = None  # the last delivered id different from _last_id
+        self._counter_ids = False  # an id with a sequence number above 0 was delivered
+        self._shared_ids = False  # two delivered events had the same id
         self._resumed = False
         self._skip: deque[Key] = deque()  # the trailing run a resumed connection sends again first
         self._held: list[ServerSentEvent] = []
         self._candidates: list[_Candidate] = []
+        self._connection_start = 0  # how many events were delivered when this connection started
+        self._clean = False  # this connection's re-sent block was dropped: the rest is all new
+        self._older_start = False  # the held block started with an id older than the last delivered
+        self._ambiguous: str | None = None  # hold everything up to this id, then resync
+        self._trusted: tuple[int, int] | None = None  # ids up to here come from a replay: all new
+        self.resyncs = 0
 
     @property
     def delivered(self) -> int:
@@ -63,18 +87,24 @@ class ResumeTracker:
         """The id of the last event delivered."""
         return self._last_id
 
+    @property
+    def unique_ids(self) -> bool:
+        """Whether the server's ids are seen to be unique (a counter, not only a timestamp)."""
+        return self._counter_ids and not self._shared_ids
+
     def resume_from(self) -> str:
-        """The `Last-Event-ID` of a reconnect: the last id before the trailing run of equal ids, or `0`."""
-        self._resumed = True
-        self._held.clear()  # never delivered: the replay sends them again
-        self._candidates.clear()
+        """The `Last-Event-ID` of a reconnect (see the module docstring)."""
+        self._new_connection()
+        if self.unique_ids and self._last_id is not None:
+            self._skip = deque()
+            return self._last_id
         trailing: deque[Key] = deque()
         for key in reversed(self._keys):
             if key[0] != self._last_id or self._last_id is None:
                 break
             trailing.appendleft(key)
         self._skip = trailing
-        return _sendable(self._anchor or self._start_after or "0")
+        return self._anchor or self._start_after or "0"
 
     def resume_after_last(self) -> str | None:
         """The `Last-Event-ID` of a rejoin that must not replay anything: the last id (or the start).
@@ -82,12 +112,17 @@ class ResumeTracker:
         For a stream whose replay sends nothing again live (the server's thread join): events after the
         last id are new, and nothing is skipped.
         """
-        self._resumed = True
-        self._held.clear()
-        self._candidates.clear()
+        self._new_connection()
         self._skip = deque()
-        last = self._last_id or self._start_after
-        return _sendable(last) if last is not None else None
+        return self._last_id or self._start_after
+
+    def _new_connection(self) -> None:
+        self._resumed = True
+        self._held.clear()  # never delivered: the replay sends them again
+        self._candidates.clear()
+        self._connection_start = self.delivered
+        self._clean = False
+        self._ambiguous = None
 
     def start_after_if_unset(self, event_id: str) -> None:
         """Where a stream that has delivered nothing resumes, unless it was given one."""
@@ -95,7 +130,10 @@ class ResumeTracker:
             self._start_after = event_id
 
     def feed(self, event: ServerSentEvent) -> list[ServerSentEvent]:
-        """The events to deliver now, in order, given one more event of the current connection."""
+        """The events to deliver now, in order, given one more event of the current connection.
+
+        Raises Resync when the connection must be read again from `resume_from()`.
+        """
         if event.id is None:
             return self._deliver_all([*self._release_all(), event])
         if self._skip:
@@ -103,45 +141,84 @@ class ResumeTracker:
                 self._skip.popleft()
                 return []
             self._skip.clear()  # the server did not re-send the trailing run: nothing more to skip
-        if self._held or (self._resumed and _older(event.id, self._last_id)):
+        if self._ambiguous is not None:
+            if not _older(self._ambiguous, event.id):
+                return []  # still inside the ambiguous part: read again after the resync
+            self._resync()
+        if self._held or self._suspect(event):
             return self._match(event)
         return self._deliver_all([event])
 
     def end_of_stream(self) -> list[ServerSentEvent]:
-        """At a clean end, deliver what is held: a re-sent block is always sent whole, so it was new."""
+        """At a clean end, deliver what is held: a re-sent block is always sent whole, so it was new.
+
+        Raises Resync when the connection ended inside an ambiguous part.
+        """
+        if self._ambiguous is not None:
+            self._resync()
         return self._deliver_all(self._release_all())
+
+    def _suspect(self, event: ServerSentEvent) -> bool:
+        """Whether `event` may start a block that re-sends what this connection delivered."""
+        if not self._resumed or self._clean or event.id is None:
+            return False
+        if self._trusted is not None:
+            order = event_order(event.id)
+            if order is not None and order <= self._trusted:
+                return False
+        if event.id == self._last_id:
+            return bool(self._positions(_key(event)))
+        return _older(event.id, self._last_id)
+
+    def _resync(self) -> None:
+        self.resyncs += 1
+        self._trusted = event_order(self._ambiguous or "") or self._trusted
+        self._held.clear()
+        self._candidates.clear()
+        self._ambiguous = None
+        raise Resync
 
     def _match(self, event: ServerSentEvent) -> list[ServerSentEvent]:
         key = _key(event)
-        survivors = [
-            _Candidate(c.start, c.matched + 1)
-            for c in self._candidates
-            if self._key_at(c.start + c.matched) == key
-        ]
-        if not self._held and _older(event.id, self._last_id):
+        if not self._held:
+            self._older_start = _older(event.id, self._last_id)
             survivors = [_Candidate(start, 1) for start in self._positions(key)]
+        else:
+            survivors = [
+                _Candidate(c.start, c.matched + 1)
+                for c in self._candidates
+                if self._key_at(c.start + c.matched) == key
+            ]
         end = self.delivered
         if any(c.start + c.matched == end for c in survivors):
-            self._held.clear()  # a whole re-sent block: drop it
+            if len(survivors) > 1 or not self._older_start:
+                # Two suffixes of what was delivered fit, or a block of the last millisecond repeats
+                # its end (re-sent, or new equal events?): hold the rest of it, then read it again.
+                self._held.append(event)
+                self._ambiguous = self._last_id
+                return []
+            self._held.clear()  # a whole re-sent block: drop it; what follows on this connection is new
             self._candidates.clear()
+            self._clean = True
             return []
         if survivors:
             self._held.append(event)
             self._candidates = survivors
             return []
-        # No candidate survives: the first held event was new. Deliver it and match the rest again.
+        # No candidate survives: the first held event was new. Deliver it and look at the rest again.
         pending = [*self._held, event]
         self._held.clear()
         self._candidates.clear()
-        if len(pending) == 1:
-            return self._deliver_all(pending)
         out = self._deliver_all(pending[:1])
         for later in pending[1:]:
-            out.extend(self._match(later))
+            out.extend(
+                self._match(later) if self._held or self._suspect(later) else self._deliver_all([later])
+            )
         return out
 
     def _positions(self, key: Key) -> list[int]:
-        return list(self._index.get(key, ()))
+        """Where `key` was delivered on this connection (only those can be re-sent by its replay)."""
+        return [index for index in self._index.get(key, ()) if index >= self._connection_start]
 
     def _key_at(self, absolute: int) -> Key | None:
         relative = absolute - self._offset
@@ -165,9 +242,17 @@ class ResumeTracker:
                 if not positions:
                     del self._index[oldest]
                 self._offset += 1
-            if event.id is not None and event.id != self._last_id:
+            event_id = event.id
+            if event_id is None:
+                continue
+            if event_id == self._last_id:
+                self._shared_ids = True
+            else:
                 self._anchor = self._last_id
-                self._last_id = event.id
+                self._last_id = event_id
+                if not self._counter_ids and not event_id.endswith("-0"):
+                    order = event_order(event_id)
+                    self._counter_ids = order is not None and order[1] > 0
         return events
 
 

@@ -8,6 +8,7 @@ noticed. It also builds the errors that say how far a stream got. The reconnect 
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,6 +24,8 @@ from ._types import StreamPart
 if TYPE_CHECKING:
     from ._requests import RequestSpec
     from ._types import Interrupt
+
+logger = logging.getLogger("lmsystems")
 
 
 class Step(NamedTuple):
@@ -56,6 +59,7 @@ class StreamProgress:
         self.tracker = ResumeTracker(start_after=start_after) if resumable else None
         self.events_delivered = 0
         self.reconnects = 0
+        self.attempts = 0
         self.interrupts: list[Interrupt] = []
 
     @property
@@ -79,7 +83,7 @@ class StreamProgress:
                 resumable=False,
             ) from None
         if event == "metadata" and isinstance(value, dict):
-            self.run_id = self.run_id or value.get("run_id")
+            self._note_run(value)
         elif event == "error":
             raise run_error(value, run_id=self.run_id, thread_id=self.thread_id)
         elif "__interrupt__" in data:  # a cheap look at the text before the decoded value
@@ -87,6 +91,28 @@ class StreamProgress:
             if found is not None:
                 self.interrupts = found
         return StreamPart(event, value, event_id)
+
+    def note_metadata(self, data: str) -> None:
+        """A `metadata` event that is not delivered: its run id and attempt are noted all the same."""
+        try:
+            value = loads(data)
+        except ValueError:
+            return
+        if isinstance(value, dict):
+            self._note_run(value)
+
+    def _note_run(self, value: dict[str, Any]) -> None:
+        self.run_id = self.run_id or value.get("run_id")
+        attempt = value.get("attempt")
+        if isinstance(attempt, int) and attempt > self.attempts:
+            if self.attempts:
+                logger.warning(
+                    "run %s started again (attempt %d): the server that executed it stopped, and another "
+                    "one runs it from the start of its current step",
+                    self.run_id,
+                    attempt,
+                )
+            self.attempts = attempt
 
     def note_location(self, location: str | None) -> None:
         """The server answers `Location: /threads/<thread>/runs/<run>/stream`: the run's own stream."""

@@ -9,7 +9,6 @@ in the order the runs were created, and then the thread's stream after the last 
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -24,25 +23,37 @@ UNFINISHED_RUN_STATUSES = frozenset({"pending", "running"})
 THREAD_REPAIR_RUNS = 100
 #: Slack, in milliseconds, when telling from timestamps whether a run may have events after an event id.
 CLOCK_SLACK_MS = 2_000
+#: Seconds within which the server ends a rejoined stream of a finished run (a running run's stays open).
+FINISHED_RUN_CLOSE = 2.0
 
 
 def rejoin_run(
-    thread_id: str,
-    run_id: str,
-    tracker: ResumeTracker,
-    modes: Sequence[str] | None,
-    *,
-    cancel_on_disconnect: bool | None = None,
+    thread_id: str, run_id: str, tracker: ResumeTracker, *, cancel_on_disconnect: bool | None = None
 ) -> RequestSpec:
-    """The request that (re)joins a run's stream after the last event delivered (all, if none)."""
+    """The request that (re)joins a run's stream after the last event delivered (all, if none).
+
+    It asks for every stream mode of the run: given `stream_mode`, the server leaves out `metadata` (the
+    run's attempt: a run another replica takes over starts again with `attempt: 2`) and `error` events;
+    the modes are chosen on our side instead (`wanted`).
+    """
     return build(
         "runs.join_run_stream",
         thread_id,
         run_id,
         last_event_id=tracker.resume_from(),
-        stream_mode=json.dumps(list(modes), separators=(",", ":")) if modes else None,
         cancel_on_disconnect=cancel_on_disconnect,
     )
+
+
+def wanted(event: str, modes: Sequence[str] | None) -> bool:
+    """Whether a run's event belongs to a stream of `modes` (as the server's own filter decides), or is
+    one every stream delivers (`metadata`, `error`)."""
+    if not modes or event in modes or event in ("metadata", "error"):
+        return True
+    if event.startswith("messages") and ("messages" in modes or "messages-tuple" in modes):
+        return True
+    base, bar, _ = event.partition("|")
+    return bool(bar) and base in modes
 
 
 def join_thread(thread_id: str, last_event_id: str | None, modes: Sequence[str] | None) -> RequestSpec:

@@ -43,7 +43,7 @@ from lmsystems._exceptions import (
     StreamError,
     ThreadBusyError,
 )
-from lmsystems._resume import ResumeTracker
+from lmsystems._resume import ResumeTracker, Resync
 from lmsystems._sse import ServerSentEvent
 from lmsystems._types import StreamPart
 
@@ -82,7 +82,7 @@ def stable(value: Any) -> Any:
 
 
 def comparable(parts: list[StreamPart]) -> list[tuple[str, Any]]:
-    """(event, data) of every part but `metadata` (it carries the run id, and a replay never resends it)."""
+    """(event, data) of every part but `metadata` (checked on its own where it matters)."""
     return [(part.event, stable(part.data)) for part in parts if part.event != "metadata"]
 
 
@@ -93,11 +93,18 @@ class Outcome:
     parts: list[StreamPart] = field(default_factory=list)
     error: BaseException | None = None
     reconnects: int = 0
+    resyncs: int = 0  # re-reads from an unambiguous point the tracker asked for (in-memory runtime only)
     events_delivered: int = 0
     run_id: str | None = None
     thread_id: str | None = None
     elapsed: float = 0.0
     idle_after: bool | None = None  # no active pooled connection right after the stream was left
+
+
+def resyncs(stream: Any) -> int:
+    """How many times the stream re-read from an unambiguous point (lmsystems/_resume.py, Resync)."""
+    tracker = stream._progress.tracker
+    return tracker.resyncs if tracker is not None else 0
 
 
 def client_options(url: str, agent_server: RunningAgentServer, **options: Any) -> dict[str, Any]:
@@ -162,6 +169,7 @@ def stream_through(
         outcome.elapsed = time.monotonic() - started
         outcome.idle_after = not active_connections(client)
         outcome.reconnects, outcome.events_delivered = stream.reconnects, stream.events_delivered
+        outcome.resyncs = resyncs(stream)
         outcome.run_id = stream.run_id
     return outcome
 
@@ -197,6 +205,7 @@ async def _astream(
         outcome.elapsed = time.monotonic() - started
         outcome.idle_after = not active_connections(client)
         outcome.reconnects, outcome.events_delivered = stream.reconnects, stream.events_delivered
+        outcome.resyncs = resyncs(stream)
         outcome.run_id = stream.run_id
     return outcome
 
@@ -319,22 +328,26 @@ def assert_lossless_through_drops(
     outcome: Outcome, expected: list[StreamPart], plan: FaultPlan, drops: int
 ) -> None:
     assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    # Every part, the run's metadata included (a repair rejoins without the server's mode filter).
     assert comparable(outcome.parts) == comparable(expected)
-    assert sum(part.event == "metadata" for part in outcome.parts) <= 1
+    assert [part.event for part in outcome.parts].count("metadata") == 1
+    assert outcome.parts[0].event == "metadata"
     cut = plan.cuts_applied("drop")
     # Every planned drop happened, each after the stream's headers (so with the run id known).
     assert len(cut) == drops == outcome.reconnects
     assert plan.pending_cuts() == 0
     streams = plan.stream_responses()
     first, *reconnects, final = streams
-    # After the last clean close, the run is over: it is read once more from the last event delivered
-    # (the run may have ended between the close and the status check), and that read ends the stream.
+    # After the last close, the run's stream is rejoined after the last event delivered: the server ends
+    # that rejoin at once (the run is over), and that ends the stream. No status check is needed.
     assert final.method == "GET" and final.cut is None and final.last_event_id not in (None, "0")
     assert f"/runs/{outcome.run_id}/stream" in final.path
+    assert not plan.requests_to("GET", RUN)
     assert first.method == "POST" and first.cut_at == 0  # right after the headers
     assert reconnects[0].cut_at is not None and reconnects[0].events == 0  # inside the first event
     assert reconnects[0].cut_at < 41
-    assert len(reconnects) == outcome.reconnects
+    # One request per drop, plus one per re-read from an unambiguous point.
+    assert len(reconnects) == outcome.reconnects + outcome.resyncs
     assert all(r.method == "GET" and f"/runs/{outcome.run_id}/stream" in r.path for r in reconnects)
     # A reconnect asks for what follows the last delivered id: "0" before any, then never backwards.
     resumed_from = [r.last_event_id for r in reconnects]
@@ -439,12 +452,12 @@ def test_clean_close_while_the_run_is_running_is_resumed_not_reported_done(
     assert len(closes) == 2 and outcome.reconnects == 2
     first, second, third, final = plan.stream_responses()
     assert first.events == 3 and second.events == 2 and third.cut is None
-    assert final.cut is None  # the run was over: a last read (it re-sends only the trailing equal ids)
-    # The clean close between events made the client ask whether the run was over (it was not); the
-    # truncated event is repaired without asking. The last check is the run's real end.
-    checks = plan.requests_to("GET", RUN)
-    assert len(checks) == 2
-    assert first.ended is not None and first.ended <= checks[0].started <= second.started
+    assert final.cut is None  # the run was over: the rejoin ended at once (with the re-sent trailing id)
+    # The clean close between events was followed by a rejoin (the check): it brought events, so the close
+    # was a repair; the truncated event is repaired too. The last rejoin is the run's real end. The
+    # run's status is never asked: the rejoins answer it.
+    assert not plan.requests_to("GET", RUN)
+    assert first.ended is not None and first.ended <= second.started
     assert third.last_event_id is not None and third.last_event_id != "0"
     assert run_status(agent_server, outcome.thread_id or "", outcome.run_id or "") == "success"
 
@@ -479,53 +492,33 @@ def test_a_clean_close_is_resumed_even_when_the_run_ends_before_the_status_check
 def test_a_clean_close_whose_status_check_fails_does_not_end_the_stream_silently(
     agent_server: RunningAgentServer, reference: Any, plan: FaultPlan, proxy: RunningProxy, flavour: str
 ) -> None:
-    """The stream closes cleanly while the run is running, and the client's "is the run over?" fails
-    (503 on every try). Not knowing must not be taken for "the run is over": resume, or raise."""
+    """The stream closes cleanly while the run is running, and the client's "is the run over?" (the rejoin
+    of the run's stream, then the run's status) fails (503 on every try). Not knowing must not be taken for
+    "the run is over": resume, or raise."""
     slow = {"seconds": 0.2, "steps": 3}
     expected = reference("slow", slow, SLOW_MODES)
 
     def before(_: str | None) -> None:
         plan.cut_streams(Cut("close", after_events=4), path=STREAMS)
+        plan.fail_503(times=None, method="GET", path=JOIN_STREAM, retry_after="0")
         plan.fail_503(times=None, method="GET", path=RUN, retry_after="0")
 
     outcome = stream_through(
         flavour, proxy.url, agent_server, "slow", slow, stream_mode=SLOW_MODES, before=before
     )
-    assert plan.cuts_applied("close") and plan.requests_to("GET", RUN)
+    assert plan.cuts_applied("close") and plan.requests_to("GET", JOIN_STREAM)
     assert outcome.error is not None or comparable(outcome.parts) == comparable(expected), (
         f"{len(outcome.parts)} of {len(expected)} parts delivered, then the stream was reported done"
     )
-
-
-def at_most_one_resent_block(got: list[str], expected: list[str]) -> int:
-    """How many tokens `got` repeats, asserting that it loses none and that any extra tokens are one
-    block re-sending the tokens right before it (a replay's overlap with the live events)."""
-    assert len(got) >= len(expected), f"{len(expected) - len(got)} tokens lost of {len(expected)}"
-    extra = len(got) - len(expected)
-    if not extra:
-        assert got == expected
-        return 0
-    agree = next((i for i, (a, b) in enumerate(zip(got, expected, strict=False)) if a != b), len(expected))
-    # Equal tokens leave the block's start ambiguous: any start up to the first difference may explain it.
-    for start in range(extra, agree + 1):
-        if (
-            got[start + extra :] == expected[start:]
-            and got[start : start + extra] == expected[start - extra : start]
-        ):
-            return extra
-    raise AssertionError(f"{extra} extra tokens are not one block re-sending the tokens before it")
 
 
 def test_repeated_tokens_survive_a_reconnect(
     agent_server: RunningAgentServer, reference: Any, fast_backoff: None
 ) -> None:
     """A reply that repeats itself ("la la la ...") puts equal tokens (same id, event and data) in one
-    millisecond. After a reconnect no token may be lost (lmsystems/_resume.py never drops an event it
-    cannot prove re-sent). The in-memory runtime's one known ambiguity (lmsystems/_resume.py, README) is
-    a replay whose overlap with the live events lies in the last delivered millisecond: its events are
-    delivered twice. The test asserts that this is the only deviation: one block re-sending the tokens
-    just before it. test_resume_tracker_keeps_repeated_events_after_the_replay is the exact version on
-    a model."""
+    millisecond, so a replay's overlap with the live events cannot be told from new tokens by looking:
+    lmsystems/_resume.py then reads the millisecond again from storage (a resync). Every token arrives
+    exactly once."""
     chat = {"messages": [{"role": "user", "content": " ".join(["la"] * 1200)}]}
     expected = reference("chat", chat, ["messages-tuple"])
     tokens = [part.data[0]["content"] for part in expected if part.event == "messages"]
@@ -546,13 +539,15 @@ def test_repeated_tokens_survive_a_reconnect(
         assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
         assert outcome.reconnects == 1
         got = [part.data[0]["content"] for part in outcome.parts if part.event == "messages"]
-        at_most_one_resent_block(got, tokens)
+        assert got == tokens
 
 
 def test_resume_tracker_keeps_repeated_events_after_the_replay() -> None:
     """The same on a model of the in-memory runtime (as in tests/test_resume.py: ids are `f"{ms}-0"`, a
     reconnect replays the stored events whose id is greater than `Last-Event-ID`). Fifty events after the
-    replay, one millisecond holds ("la", " ") twice: both pairs are new and must be delivered."""
+    replay, one millisecond holds ("la", " ") twice: both pairs are new and must be delivered. The second
+    pair repeats the first within one millisecond, as a re-sent block would: the tracker asks for a
+    re-read from storage (Resync), where the millisecond is complete, and delivers it exactly."""
 
     def event(ms: int, token: str) -> ServerSentEvent:
         return ServerSentEvent("messages", json.dumps([{"content": token}]), f"{ms}-0", None)
@@ -565,7 +560,12 @@ def test_resume_tracker_keeps_repeated_events_after_the_replay() -> None:
         delivered += tracker.feed(sent)
     after = tracker.resume_from()
     assert after == "1001-0"
-    for sent in [item for item in run if item.id is not None and item.id > after]:  # replay, then live
+    with pytest.raises(Resync):
+        for sent in [item for item in run if item.id is not None and item.id > after]:  # replay, live
+            delivered += tracker.feed(sent)
+    after = tracker.resume_from()  # the millisecond before the ambiguous one
+    assert after == "2049-0"
+    for sent in [item for item in run if item.id is not None and item.id > after]:
         delivered += tracker.feed(sent)
     delivered += tracker.end_of_stream()
     assert [json.loads(item.data)[0]["content"] for item in delivered[-6:]] == [

@@ -3,59 +3,73 @@
 The model reproduces what langgraph-api's in-memory runtime does on `GET .../runs/{run}/stream` with
 `Last-Event-ID: X`: it subscribes to live events first, replays the stored events with an id greater than X
 (string order, like the server) while the run goes on producing, then sends the live events, which repeat
-those produced during the replay. Ids are `f"{ms}-0"`: many events share one. The model leaves out only the
-case the tracker documents it cannot tell apart.
+those produced during the replay. Ids are `f"{ms}-0"`: many events share one, and with repeated data many
+events of one millisecond are equal. Every case is modelled, the ambiguous ones included: the tracker
+resolves those by a resync (a reconnect from an unambiguous point, skipping by count).
 """
 
 from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lmsystems._resume import ResumeTracker
+from lmsystems._resume import ResumeTracker, Resync, event_order
 from lmsystems._sse import ServerSentEvent
 
 
-def make_run(rng: random.Random, count: int, *, unique_ids: bool, repeats: bool) -> list[ServerSentEvent]:
-    events, ms = [], 1_700_000_000_000
+def make_run(
+    rng: random.Random, count: int, *, unique_ids: bool, repeats: bool, counter: bool = False
+) -> list[ServerSentEvent]:
+    """Events of a run. Ids: `f"{ms}-0"` (in-memory), one millisecond each (`unique_ids`), or Redis
+    stream ids `f"{ms}-{seq}"` (`counter`: the sequence counts the events of one millisecond)."""
+    events, ms, seq = [], 1_700_000_000_000, 0
     for index in range(count):
         if unique_ids or rng.random() < 0.3:
-            ms += 1
+            ms, seq = ms + 1, 0
+        elif counter and index:
+            seq += 1
         data = f'{{"token": "{rng.choice(" ab")}"}}' if repeats else f'{{"index": {index}}}'
-        events.append(ServerSentEvent(rng.choice(["custom", "updates"]), data, f"{ms}-0", None))
+        events.append(ServerSentEvent(rng.choice(["custom", "updates"]), data, f"{ms}-{seq}", None))
     return events
 
 
+def after(event_id: str | None, last_event_id: str) -> bool:
+    """The server's `id > Last-Event-ID`: Redis compares (ms, seq) as numbers (the in-memory runtime
+    compares strings, which agrees for its `ms-0` ids)."""
+    return event_order(event_id or "") > event_order(last_event_id)  # type: ignore[operator]
+
+
 def run_with_drops(run: list[ServerSentEvent], rng: random.Random, drops: int) -> list[ServerSentEvent]:
-    """Deliver `run` through the tracker over connections that drop at random points."""
+    """Deliver `run` through the tracker over connections that drop at random points (and reconnect at
+    once when the tracker asks for a resync)."""
     tracker, delivered = ResumeTracker(), []
+    wire = list(range(len(run)))  # the first connection: everything, live (indexes into `run`)
     produced = rng.randint(1, len(run))  # events the run has produced when the stream starts
-    wire = list(run[:produced])  # the first connection: what was produced so far, then more, live
-    first_connection = True
+    seen = 0  # events of the run that appeared on a wire: they were produced
+    reconnects = 0
     while True:
-        if first_connection:
-            wire = list(run)
-            first_connection = False
         cut = rng.randint(0, len(wire)) if drops > 0 else len(wire)
-        for event in wire[:cut]:
-            delivered.extend(tracker.feed(event))
-        if cut == len(wire):
-            delivered.extend(tracker.end_of_stream())
-            return delivered
-        drops -= 1
+        try:
+            for index in wire[:cut]:
+                seen = max(seen, index + 1)
+                delivered.extend(tracker.feed(run[index]))
+            if cut == len(wire):
+                delivered.extend(tracker.end_of_stream())
+                return delivered
+            drops -= 1
+        except Resync:
+            pass
+        reconnects += 1
+        assert reconnects <= 20 + 2 * len(run), "the resyncs make no progress"
         # Reconnect: subscribe at `produced`, replay ids > X while the run produces up to `later`, then live.
-        produced = min(len(run), produced + rng.randint(0, 5) + cut)
-        after = tracker.resume_from()
+        produced = min(len(run), max(produced, seen) + rng.randint(0, 5))
+        resume = tracker.resume_from()
         later = min(len(run), produced + rng.randint(0, 6))
-        replay = [event for event in run[:later] if event.id > after] if after != "0" else run[:later]
-        subscribed = min(produced, later)
-        if subscribed < later and run[subscribed].id == run[later - 1].id:
-            # The one case the tracker cannot tell (see lmsystems/_resume.py): a replay whose whole
-            # overlap with the live events falls in the last delivered millisecond. Model no overlap.
-            subscribed = later
-        wire = replay + run[subscribed:]
+        replay = [i for i in range(later) if resume == "0" or after(run[i].id, resume)]
+        wire = replay + list(range(min(produced, later), len(run)))
         produced = later
 
 
@@ -95,3 +109,54 @@ def test_resume_point_is_the_id_before_the_trailing_run_of_equal_ids() -> None:
         tracker.feed(ServerSentEvent("custom", event_id + "x", event_id, None))
     assert tracker.resume_from() == "1-0"
     assert tracker.delivered == 3 and tracker.last_event_id == "2-0"
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32), count=st.integers(1, 60), drops=st.integers(0, 20))
+def test_every_event_exactly_once_with_redis_ids_and_repeated_data(seed: int, count: int, drops: int) -> None:
+    rng = random.Random(seed)
+    run = make_run(rng, count, unique_ids=False, repeats=True, counter=True)
+    assert run_with_drops(run, rng, drops) == run
+
+
+def test_once_ids_are_seen_unique_a_reconnect_starts_right_after_the_last_event() -> None:
+    tracker = ResumeTracker()
+    for event_id in ["5-0", "6-0"]:  # no proof yet: ms-0 ids are what the in-memory runtime mints too
+        tracker.feed(ServerSentEvent("custom", event_id, event_id, None))
+    assert not tracker.unique_ids and tracker.resume_from() == "5-0"
+    for event_id in ["6-1", "7-0"]:  # a sequence number above 0: a counter, as Redis streams have
+        tracker.feed(ServerSentEvent("custom", event_id, event_id, None))
+    assert tracker.unique_ids and tracker.resume_from() == "7-0"
+    # The replay sends only what follows: nothing is skipped.
+    assert tracker.feed(ServerSentEvent("custom", "8-0", "8-0", None)) == [
+        ServerSentEvent("custom", "8-0", "8-0", None)
+    ]
+    # Two events with one id: not unique after all, back to the careful resume point.
+    tracker.feed(ServerSentEvent("custom", "8-0b", "8-0", None))
+    assert not tracker.unique_ids and tracker.resume_from() == "7-0"
+
+
+def test_an_ambiguous_millisecond_is_read_again_from_storage() -> None:
+    """A replay ends with ("a", " ") of millisecond 9, and what comes next is ("a", " ") of millisecond 9
+    again: re-sent live, or new equal tokens? The tracker holds them back until the millisecond is over,
+    asks for a resync, and delivers the millisecond from the replay of the next connection."""
+    first = [
+        ServerSentEvent("messages", f'"{t}"', f"{ms}-0", None) for ms, t in [(8, "x"), (9, "a"), (9, " ")]
+    ]
+    tracker = ResumeTracker()
+    assert tracker.feed(first[0]) == [first[0]]
+    assert tracker.resume_from() == "0"  # dropped after one event
+    delivered = [first[0]]
+    for event in [first[0], *first[1:]]:  # replayed: the 8-0 is skipped by count, then new
+        delivered += tracker.feed(event)
+    assert delivered == first
+    assert tracker.feed(first[1]) == [] and tracker.feed(first[2]) == []  # equal again: held back
+    with pytest.raises(Resync):
+        tracker.feed(ServerSentEvent("messages", '"z"', "10-0", None))
+    assert tracker.resyncs == 1
+    assert tracker.resume_from() == "8-0"  # the millisecond before the ambiguous one
+    # Storage holds millisecond 9 complete: four tokens (the second pair was new), then 10.
+    stored = [first[1], first[2], first[1], first[2], ServerSentEvent("messages", '"z"', "10-0", None)]
+    for event in stored:
+        delivered += tracker.feed(event)
+    assert delivered == [first[0], *stored]

@@ -269,7 +269,8 @@ class AsyncRuns:
             thread_id=thread_id, limits=core.settings.stream_limits, resumable=True, start_after=last_event_id
         )
         progress.run_id = run_id
-        return AsyncRunStream(core, AsyncRunStrategy(progress, self, opener, stream_modes=modes))
+        strategy = AsyncRunStrategy(progress, self, opener, stream_modes=modes, metadata=False)
+        return AsyncRunStream(core, strategy)
 
     @operation("delete_run")
     async def delete(self, thread: Thread | str, run_id: str) -> None:

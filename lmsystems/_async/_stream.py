@@ -59,6 +59,14 @@ class AsyncRunStream:
         return self._progress.reconnects
 
     @property
+    def attempts(self) -> int:
+        """The run's attempt, from its `metadata` events: 2 or more when the server executing the run
+        stopped (e.g. a replica died) and another one ran it again from the start of its current step.
+        The parts of the earlier attempt were delivered already; the new attempt's follow its `metadata`
+        part (`{"run_id": ..., "attempt": 2}`). 0 until the server named an attempt."""
+        return self._progress.attempts
+
+    @property
     def last_event_id(self) -> str | None:
         """The id of the last event delivered (resumable streams only)."""
         return self._progress.last_event_id

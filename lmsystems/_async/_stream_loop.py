@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from .. import _retry
 from .._event_reader import EventReader
 from .._exceptions import APIConnectionError, APITimeoutError, StreamError
+from .._resume import Resync
 from .._types import StreamPart
 from ._events import iter_events
 from ._io import sleep
@@ -75,6 +76,8 @@ async def follow(
             step = await strategy.after_close()
             if step.reason is None and step.spec is None:  # the end
                 for ready in tracker.end_of_stream() if tracker is not None else ():
+                    if skip is not None and skip(ready):
+                        continue
                     progress.events_delivered += 1
                     yield decode(ready.event, ready.data, ready.id)
                 logger.debug(
@@ -91,6 +94,12 @@ async def follow(
                 spec = step.spec
                 continue
             reason = step.reason
+        except Resync:
+            # The tracker cannot tell re-sent events from new ones on this connection: read again from an
+            # unambiguous point, at once (not a failure: nothing is wrong with the connection).
+            logger.debug("re-reading the stream of %s from event %s", strategy.name, progress.last_event_id)
+            spec = await strategy.after_resync()
+            continue
         except (APIConnectionError, StreamError) as error:
             if isinstance(error, APITimeoutError) and error.final:
                 raise

@@ -270,7 +270,8 @@ class SyncRuns:
             thread_id=thread_id, limits=core.settings.stream_limits, resumable=True, start_after=last_event_id
         )
         progress.run_id = run_id
-        return SyncRunStream(core, SyncRunStrategy(progress, self, opener, stream_modes=modes))
+        strategy = SyncRunStrategy(progress, self, opener, stream_modes=modes, metadata=False)
+        return SyncRunStream(core, strategy)
 
     @operation("delete_run")
     def delete(self, thread: Thread | str, run_id: str) -> None:

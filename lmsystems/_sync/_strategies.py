@@ -9,6 +9,7 @@ Both ask the `runs` resource about runs; the request building and planning are i
 from __future__ import annotations
 
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -21,6 +22,7 @@ from .._sse import ServerSentEvent
 from .._stream_parts import END, Step, StreamProgress
 from .._stream_plan import (
     CLOCK_SLACK_MS,
+    FINISHED_RUN_CLOSE,
     THREAD_REPAIR_RUNS,
     UNFINISHED_RUN_STATUSES,
     closed_reason,
@@ -33,6 +35,7 @@ from .._stream_plan import (
     repair_plan,
     repair_request,
     run_status,
+    wanted,
 )
 from .._types import StreamPart
 
@@ -54,12 +57,14 @@ def _status_of(runs: SyncRuns, thread_id: str, run_id: str) -> str | None:
 class SyncRunStrategy:
     """A run's stream: repaired by rejoining the run's own stream after the last event delivered.
 
-    A clean close ends it only when the run is over: a proxy may close early, and the run may end between
-    the close and our look at it, so a finished run is read once more from the last event delivered.
+    A clean close ends it only when the run is over, and a proxy may close a stream early. So after a
+    close the run's stream is rejoined after the last event delivered, and that rejoin is the check: the
+    server ends the stream of a finished run at once, with nothing after the last event, and keeps the
+    stream of a running run open (its events, or heartbeats). A rejoin that ends at once with nothing new
+    ends the stream (one request after the close, as a status check would cost); one that brought events
+    is followed by another; one that stayed open and ended with nothing new makes us ask the run, and a
+    finished run is then read once more from the last event delivered.
     """
-
-    #: Whether an event is to be skipped (None: none is).
-    skip: Callable[[ServerSentEvent], bool] | None = None
 
     def __init__(
         self,
@@ -68,6 +73,7 @@ class SyncRunStrategy:
         opener: Callable[[SyncRunStrategy], RequestSpec],
         *,
         stream_modes: Sequence[str] | None = None,
+        metadata: bool = True,
         on_started: Callable[[StreamProgress], None] | None = None,
         conflict: type[ConflictError] = ConflictError,
     ) -> None:
@@ -76,8 +82,15 @@ class SyncRunStrategy:
         self._runs = runs
         self._opener = opener
         self._on_started = on_started
-        self._stream_modes = stream_modes
         self._final_replay = False  # this connection re-reads a run known to be over: its close is the end
+        self._checking: tuple[int, float] | None = None  # a rejoin after a close: (delivered, opened at)
+        # The rejoins ask for all of the run's events (the server's mode filter drops `metadata`, and with
+        # it the run's attempt, and `error`): the stream's own modes are chosen here. A run's stream
+        # delivers `metadata`; a join with modes (`metadata=False`) does not, as the server's filter, but
+        # the attempt it names is noted all the same.
+        self._modes = list(stream_modes) if stream_modes else None
+        self._metadata = metadata
+        self.skip: Callable[[ServerSentEvent], bool] | None = self._unwanted if self._modes else None
 
     @property
     def name(self) -> str:
@@ -94,12 +107,21 @@ class SyncRunStrategy:
         progress = self.progress
         assert progress.thread_id is not None and progress.run_id is not None and progress.tracker is not None
         return rejoin_run(
-            progress.thread_id,
-            progress.run_id,
-            progress.tracker,
-            self._stream_modes,
-            cancel_on_disconnect=cancel_on_disconnect,
+            progress.thread_id, progress.run_id, progress.tracker, cancel_on_disconnect=cancel_on_disconnect
         )
+
+    def _unwanted(self, event: ServerSentEvent) -> bool:
+        if event.event == "metadata" and not self._metadata:
+            self.progress.note_metadata(event.data)
+            return True
+        return not wanted(event.event, self._modes)
+
+    def _check(self) -> Step:
+        """Rejoin after a clean close: the rejoin says whether the run is over (see the class)."""
+        spec = self.resume_spec()
+        assert self.progress.tracker is not None
+        self._checking = (self.progress.tracker.delivered, time.monotonic())
+        return Step(spec)
 
     def open(self) -> RequestSpec:
         return self._opener(self)
@@ -112,7 +134,16 @@ class SyncRunStrategy:
         progress = self.progress
         if not self.can_resume or self._final_replay:
             return END
-        assert progress.thread_id is not None and progress.run_id is not None
+        assert progress.thread_id is not None and progress.run_id is not None and progress.tracker is not None
+        checking, self._checking = self._checking, None
+        if checking is None:
+            return self._check()
+        delivered, opened = checking
+        if progress.tracker.delivered > delivered:
+            progress.reconnects += 1  # the close before it was early: the rejoin repaired it
+            return self._check()  # the rejoin brought events, then closed: check again
+        if time.monotonic() - opened <= FINISHED_RUN_CLOSE:
+            return END  # nothing after the last event, at once: the run is over
         status = _status_of(self._runs, progress.thread_id, progress.run_id)
         if status is not None and status not in UNFINISHED_RUN_STATUSES:
             self._final_replay = True
@@ -120,7 +151,17 @@ class SyncRunStrategy:
         return Step(reason=closed_reason(status))
 
     def after_failure(self) -> RequestSpec:
+        checking, self._checking = self._checking, None
+        tracker = self.progress.tracker
+        if checking is not None and tracker is not None and tracker.delivered > checking[0]:
+            self.progress.reconnects += 1  # the close before it was early: the rejoin repaired it
         return self.resume_spec()
+
+    def after_resync(self) -> RequestSpec:
+        """Read again from an unambiguous point (the tracker asked for it): a check stays a check."""
+        if self._checking is None:
+            return self.resume_spec()
+        return self._check().spec or self.resume_spec()
 
 
 class SyncThreadStrategy:
@@ -184,6 +225,9 @@ class SyncThreadStrategy:
     def after_failure(self) -> RequestSpec:
         self._repairs = self._plan()
         return self._next()
+
+    def after_resync(self) -> RequestSpec:
+        return self.after_failure()
 
     def _next(self) -> RequestSpec:
         self._repair_run = self._repairs.popleft() if self._repairs else None

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from helpers import FLAVOURS, drive, settle
+from helpers import FLAVOURS, collect, drive, settle
 from support.distributed import Cluster
 from support.fault_proxy import JOIN_STREAM, RUN_STREAM, FaultPlan
 
@@ -91,3 +91,55 @@ async def _iterate(stream: Any) -> Any:
     else:
         for part in stream:
             yield part
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_five_balancer_drops_deliver_every_event_once_in_order(
+    live_cluster: Cluster, plan: FaultPlan, flavour: str
+) -> None:
+    count = 30
+    plan.drop_streams(5, span_events=count + 2, path=STREAMS)
+
+    async def scenario(client: Any) -> tuple[list[StreamPart], int]:
+        thread = await settle(client.create_thread())
+        stream = client.stream_run(thread, {"count": count, "seconds": 0.05}, stream_mode=MODES)
+        return await collect(stream), stream.reconnects
+
+    parts, reconnects = drive(flavour, live_cluster, scenario, graph="ticker", max_reconnects=10)
+    assert reconnects == 5 == len(plan.cuts_applied("drop"))
+    assert [part.event for part in parts] == ["metadata"] + ["custom"] * count + ["updates"]
+    assert parts[0].data["attempt"] == 1
+    assert ticks(parts) == [(1, index) for index in range(count)]
+    assert parts[-1].data == {"tick": {"ticks": count}}
+    assert_ids_increase(parts)
+    assert len({r.upstream for r in plan.stream_responses()}) == 2  # the stream moved between replicas
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_sigkill_of_the_executing_replica_ends_with_the_result_and_shows_the_retry(
+    live_cluster: Cluster, plan: FaultPlan, flavour: str
+) -> None:
+    count = 15
+    killed: dict[str, Any] = {}
+
+    async def scenario(client: Any) -> tuple[list[StreamPart], Any]:
+        thread = await settle(client.create_thread())
+        stream = client.stream_run(thread, {"count": count, "seconds": 0.2}, stream_mode=MODES)
+        parts: list[StreamPart] = []
+        async for part in _iterate(stream):
+            parts.append(part)
+            if part.event == "custom" and part.data["tick"] == 3 and not killed:
+                killed["executor"] = part.data["replica"]
+                killed["holder"] = holder_of_stream(plan)
+                live_cluster.replica_at(part.data["replica"]).kill()
+        return parts, stream
+
+    parts, stream = drive(flavour, live_cluster, scenario, graph="ticker", max_reconnects=20)
+    metadata = [part.data for part in parts if part.event == "metadata"]
+    assert [m["attempt"] for m in metadata] == [1, 2], metadata
+    second = parts.index(next(p for p in parts if p.event == "metadata" and p.data["attempt"] == 2))
+    assert ticks(parts[:second]) == [(1, index) for index in range(4)]
+    assert ticks(parts[second:]) == [(2, index) for index in range(count)]
+    assert parts[-1].data == {"tick": {"ticks": count}}
+    assert stream.attempts == 2
+    assert_ids_increase(parts)
