@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -33,6 +33,11 @@ class RequestSpec:
     content: bytes | None = None
     #: True when sending it twice does no harm (GET, PUT, DELETE, and POSTs that only read).
     idempotent: bool = False
+
+    def get_or_create(self) -> RequestSpec:
+        """This create, known to be a get-or-create (a chosen id with `if_exists="do_nothing"`): sending
+        it twice does no harm, so it is retried like a read."""
+        return replace(self, idempotent=True)
 
     def with_headers(self, **headers: str) -> RequestSpec:
         merged = {**self.headers, **{name.replace("_", "-"): value for name, value in headers.items()}}

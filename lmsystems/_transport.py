@@ -47,8 +47,17 @@ def request_error(error: httpx.HTTPError, endpoint: Endpoint, spec: RequestSpec)
 
 
 def was_sent(error: httpx.HTTPError) -> bool:
-    """Whether the request may have reached the server (a connect failure or pool timeout means not)."""
-    return not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+    """Whether the server may have acted on the request.
+
+    Not when no connection was made (connect failure, pool timeout), nor when writing the request failed:
+    the server then has at most a part of it, and acts on none (the Agent Server reads a request's whole
+    body before it acts). Any later failure (no answer, a connection closed before the answer) may have
+    come after the server acted.
+    """
+    return not isinstance(
+        error,
+        httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.WriteError | httpx.WriteTimeout,
+    )
 
 
 def closed_client_error(spec: RequestSpec) -> APIError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -423,6 +424,40 @@ def test_chat_tokens_survive_twenty_drops(
     assert_lossless_through_drops(outcome, expected, plan, DROPS)
     got = [part.data[0]["content"] for part in outcome.parts if part.event == "messages"]
     assert got == tokens
+
+
+#: Repetitions of the twenty-drop streams below; the proof run sets LMSYSTEMS_REPEAT_DROPS=50 (with a CPU
+#: hog running: the in-memory runtime then puts many events in one millisecond).
+REPEAT_DROPS = int(os.environ.get("LMSYSTEMS_REPEAT_DROPS", "2"))
+
+
+@pytest.mark.parametrize("repetition", range(REPEAT_DROPS))
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_twenty_drops_repeated_with_new_seeds(
+    agent_server: RunningAgentServer, reference: Any, fast_backoff: None, flavour: str, repetition: int
+) -> None:
+    """Exact, not lucky: the chat tokens (equal tokens in one millisecond) and the custom events through
+    twenty drops each, with a new seed every repetition."""
+    for graph, input, modes in (
+        ("chat", CHAT_INPUT, CHAT_MODES),
+        ("custom_events", CUSTOM_INPUT, CUSTOM_MODES),
+    ):
+        expected = reference(graph, input, modes)
+        plan = FaultPlan(1000 + repetition)
+        with start_fault_proxy(agent_server.url, plan) as proxy:
+            outcome = stream_through(
+                flavour,
+                proxy.url,
+                agent_server,
+                graph,
+                input,
+                stream_mode=modes,
+                before=lambda _, plan=plan, expected=expected: plan.drop_streams(
+                    DROPS, span_events=len(expected), path=STREAMS
+                ),
+                max_reconnects=DROPS + 5,
+            )
+        assert_lossless_through_drops(outcome, expected, plan, DROPS)
 
 
 # ------------------------------------------------------------------------------------------ clean closes

@@ -49,6 +49,8 @@ class AsyncAssistants:
             description=check.text(description, argument="description"),
         )
         spec = build("assistants.create_assistant", body_model="AssistantCreate", body=body)
+        if assistant_id is not None and if_exists == "do_nothing":
+            spec = spec.get_or_create()
         return cast("Assistant", await self._core.request(spec))
 
     @operation("get_assistant")

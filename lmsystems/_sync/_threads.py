@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .. import _validation as check
 from .._answers import field_of, object_answer
 from .._exceptions import APIResponseError
+from .._ids import new_uuid7
 from .._interrupts import interrupts_in_state
 from .._operation import operation
 from .._requests import RequestSpec, build
@@ -39,15 +40,23 @@ class SyncThreads:
         ttl: dict[str, Any] | None = None,
         supersteps: Sequence[dict[str, Any]] | None = None,
     ) -> Thread:
-        """Create a thread (with `thread_id` and `if_exists="do_nothing"`, get-or-create it)."""
+        """Create a thread (with `thread_id` and `if_exists="do_nothing"`, get-or-create it).
+
+        Without `thread_id` the client chooses the id (a UUID v7, as the server would) and asks for
+        get-or-create, so that the request can be sent again after a failure that hid the answer.
+        """
+        if thread_id is None:
+            thread_id, if_exists = new_uuid7(), if_exists or "do_nothing"
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
-            thread_id=check.identifier(thread_id, argument="thread_id") if thread_id is not None else None,
+            thread_id=check.identifier(thread_id, argument="thread_id"),
             if_exists=if_exists,
             ttl=check.mapping(ttl, argument="ttl"),
             supersteps=check.json_value(list(supersteps), argument="supersteps") if supersteps else None,
         )
         spec = build("threads.create_thread", body_model="ThreadCreate", body=body)
+        if if_exists == "do_nothing":
+            spec = spec.get_or_create()
         return cast("Thread", self._core.request(spec))
 
     @operation("get_thread")

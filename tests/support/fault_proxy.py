@@ -8,6 +8,7 @@ streams the upstream body back with chunked encoding, chunk by chunk as it arriv
   (``times=None``: every one): :meth:`FaultPlan.fail` answers a status of its own (e.g. 503 with
   ``Retry-After: 0`` or ``retry-after-ms``, :meth:`FaultPlan.bad_gateway_html` an HTML 502 page) without
   forwarding; :meth:`FaultPlan.disconnect` reads the request and closes the connection without an answer;
+  :meth:`FaultPlan.lose_answer` forwards it, waits for the answer and closes without passing it on;
   :meth:`FaultPlan.delay` forwards the request only after a while; :meth:`FaultPlan.stall` sends nothing
   for ``seconds`` (or until the client gives up), or, with ``after_headers=True``, forwards the request,
   relays the upstream headers and then sends nothing but ``: heartbeat`` comments (or nothing at all)
@@ -145,6 +146,11 @@ class _Disconnect:
 
 
 @dataclass(frozen=True)
+class _LoseAnswer:
+    pass
+
+
+@dataclass(frozen=True)
 class _Delay:
     seconds: float
 
@@ -156,7 +162,7 @@ class _Stall:
     heartbeat_every: float | None
 
 
-_Action = _Respond | _Disconnect | _Delay | _Stall
+_Action = _Respond | _Disconnect | _LoseAnswer | _Delay | _Stall
 
 
 @dataclass
@@ -281,6 +287,13 @@ class FaultPlan:
     ) -> FaultPlan:
         """Read the request, then close the connection without answering (it never reaches upstream)."""
         return self._add("disconnect", method, path, times, _Disconnect())
+
+    def lose_answer(
+        self, *, times: int | None = 1, method: str | None = None, path: str | None = None
+    ) -> FaultPlan:
+        """Forward the request and wait for the whole answer, then close the connection without passing
+        it on: the server acted, the client cannot know (a replica dying right after it acted)."""
+        return self._add("lose answer", method, path, times, _LoseAnswer())
 
     def delay(
         self, seconds: float, *, times: int | None = 1, method: str | None = None, path: str | None = None
@@ -736,6 +749,9 @@ class _Proxy:
                 return True
             if isinstance(action, _Disconnect):
                 return False
+            if isinstance(action, _LoseAnswer):
+                await self._forward_and_lose(request, record)
+                return False
             if isinstance(action, _Stall) and not action.after_headers:
                 await self._wait_for_client(wire, action.seconds, record)
                 return False
@@ -747,6 +763,19 @@ class _Proxy:
             return await self._forward(request, wire, record, action)
         finally:
             record.ended = time.monotonic()
+
+    async def _forward_and_lose(self, request: _Request, record: RecordedRequest) -> None:
+        assert self.client is not None
+        headers = [(name, value) for name, value in request.headers if name not in HOP_BY_HOP]
+        base = self._order()[0]
+        record.upstream = base
+        try:
+            response = await self.client.request(
+                request.method, base + request.target, headers=headers, content=request.body
+            )
+            record.status = response.status_code
+        except httpx.HTTPError:
+            record.status = 502
 
     async def _wait_for_client(self, wire: _Wire, seconds: float, record: RecordedRequest) -> None:
         try:
