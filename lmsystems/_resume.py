@@ -75,6 +75,7 @@ class ResumeTracker:
         self._older_start = False  # the held block started with an id older than the last delivered
         self._ambiguous: str | None = None  # hold everything up to this id, then resync
         self._trusted: tuple[int, int] | None = None  # ids up to here come from a replay: all new
+        self._newest: tuple[int, int] | None = None  # the newest id any connection sent
         self.resyncs = 0
 
     @property
@@ -86,6 +87,11 @@ class ResumeTracker:
     def last_event_id(self) -> str | None:
         """The id of the last event delivered."""
         return self._last_id
+
+    @property
+    def newest(self) -> tuple[int, int] | None:
+        """The newest event id seen on any connection (delivered or held back), as numbers."""
+        return self._newest
 
     @property
     def unique_ids(self) -> bool:
@@ -136,6 +142,9 @@ class ResumeTracker:
         """
         if event.id is None:
             return self._deliver_all([*self._release_all(), event])
+        order = event_order(event.id)
+        if order is not None and (self._newest is None or order > self._newest):
+            self._newest = order
         if self._skip:
             if _key(event) == self._skip[0]:
                 self._skip.popleft()

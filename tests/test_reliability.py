@@ -347,8 +347,9 @@ def assert_lossless_through_drops(
     assert first.method == "POST" and first.cut_at == 0  # right after the headers
     assert reconnects[0].cut_at is not None and reconnects[0].events == 0  # inside the first event
     assert reconnects[0].cut_at < 41
-    # One request per drop, plus one per re-read from an unambiguous point.
-    assert len(reconnects) == outcome.reconnects + outcome.resyncs
+    # One request per drop, plus one per re-read from an unambiguous point, plus, when the run's end
+    # came while a millisecond was held back as ambiguous, one more rejoin that re-reads it.
+    assert 0 <= len(reconnects) - outcome.reconnects - outcome.resyncs <= 1
     assert all(r.method == "GET" and f"/runs/{outcome.run_id}/stream" in r.path for r in reconnects)
     # A reconnect asks for what follows the last delivered id: "0" before any, then never backwards.
     resumed_from = [r.last_event_id for r in reconnects]

@@ -53,6 +53,11 @@ async def _status_of(runs: AsyncRuns, thread_id: str, run_id: str) -> str | None
         return None
 
 
+def _newer(newest: tuple[int, int] | None, before: tuple[int, int] | None) -> bool:
+    """Whether a rejoin saw an event newer than any seen before it (events it only re-read do not count)."""
+    return newest is not None and (before is None or newest > before)
+
+
 class AsyncRunStrategy:
     """A run's stream: repaired by rejoining the run's own stream after the last event delivered.
 
@@ -82,7 +87,8 @@ class AsyncRunStrategy:
         self._opener = opener
         self._on_started = on_started
         self._final_replay = False  # this connection re-reads a run known to be over: its close is the end
-        self._checking: tuple[int, float] | None = None  # a rejoin after a close: (delivered, opened at)
+        # A rejoin after a close: (the newest event id seen before it, when it was opened).
+        self._checking: tuple[tuple[int, int] | None, float] | None = None
         # The rejoins ask for all of the run's events (the server's mode filter drops `metadata`, and with
         # it the run's attempt, and `error`): the stream's own modes are chosen here. A run's stream
         # delivers `metadata`; a join with modes (`metadata=False`) does not, as the server's filter, but
@@ -119,7 +125,7 @@ class AsyncRunStrategy:
         """Rejoin after a clean close: the rejoin says whether the run is over (see the class)."""
         spec = self.resume_spec()
         assert self.progress.tracker is not None
-        self._checking = (self.progress.tracker.delivered, time.monotonic())
+        self._checking = (self.progress.tracker.newest, time.monotonic())
         return Step(spec)
 
     async def open(self) -> RequestSpec:
@@ -137,8 +143,8 @@ class AsyncRunStrategy:
         checking, self._checking = self._checking, None
         if checking is None:
             return self._check()
-        delivered, opened = checking
-        if progress.tracker.delivered > delivered:
+        newest, opened = checking
+        if _newer(progress.tracker.newest, newest):
             progress.reconnects += 1  # the close before it was early: the rejoin repaired it
             return self._check()  # the rejoin brought events, then closed: check again
         if time.monotonic() - opened <= FINISHED_RUN_CLOSE:
@@ -152,7 +158,7 @@ class AsyncRunStrategy:
     async def after_failure(self) -> RequestSpec:
         checking, self._checking = self._checking, None
         tracker = self.progress.tracker
-        if checking is not None and tracker is not None and tracker.delivered > checking[0]:
+        if checking is not None and tracker is not None and _newer(tracker.newest, checking[0]):
             self.progress.reconnects += 1  # the close before it was early: the rejoin repaired it
         return self.resume_spec()
 
