@@ -24,6 +24,7 @@ from lmsystems._stream_plan import (
     repair_plan,
     repair_request,
     run_status,
+    wanted,
 )
 
 # ------------------------------------------------------------------------------------------ EventReader
@@ -164,10 +165,15 @@ def test_rejoin_requests_resume_after_the_last_event_delivered() -> None:
     tracker = ResumeTracker()
     for event_id in ("5-0", "6-0"):
         tracker.feed(ServerSentEvent("values", "{}", event_id, None))
-    spec = rejoin_run("t1", "r1", tracker, ["values", "custom"], cancel_on_disconnect=True)
+    spec = rejoin_run("t1", "r1", tracker, cancel_on_disconnect=True)
     assert (spec.method, spec.path) == ("GET", "/threads/t1/runs/r1/stream")
     assert spec.headers["Last-Event-ID"] == tracker.resume_from()
-    assert spec.params["stream_mode"] == '["values","custom"]' and spec.params["cancel_on_disconnect"]
+    # No stream_mode: the server's filter would drop `metadata` (the run's attempt) and `error` events;
+    # the modes are chosen on our side (`wanted`).
+    assert "stream_mode" not in spec.params and spec.params["cancel_on_disconnect"]
+    assert wanted("metadata", ["custom"]) and wanted("error", ["custom"]) and not wanted("values", ["custom"])
+    assert wanted("messages/partial", ["messages"]) and wanted("messages", ["messages-tuple"])
+    assert wanted("updates|parent:1", ["updates"]) and wanted("anything", None)
     thread = repair_request("t1", None, tracker, ["run_modes", "lifecycle"])
     assert thread.path == "/threads/t1/stream" and thread.params["stream_modes"] == "run_modes,lifecycle"
     assert repair_request("t1", "r2", tracker, None).path == "/threads/t1/runs/r2/stream"
