@@ -302,3 +302,67 @@ class _Observer:
                     ended += 1
                     if ended == self._runs:
                         return
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_a_marketplace_graph_in_a_session(marketplace: Any, transport: str) -> None:
+    """Through the marketplace: the graph's assistant, the deployment key and its configurables come from
+    the resolution; the run is recorded with the marketplace; a plain graph (no stream_transformers)
+    still gives lifecycle, values, messages and its interrupt's payload."""
+
+    async def main() -> None:
+        client = await LmsystemsClient.create(
+            graph_name="approval-graph", api_key=marketplace.user_key, base_url=marketplace.url
+        )
+        async with client, client.thread_stream(transport=transport) as session:
+            run_id = await session.start({"messages": [{"role": "user", "content": "Ship it"}]})
+            methods = {event["method"] async for event in session}
+            assert {"lifecycle", "values", "input.requested"} <= methods
+            [interrupt] = session.interrupts
+            assert interrupt.payload == {"question": "Approve?", "proposal": "Ship it"}
+            await session.respond(True)
+            output = await session.output()
+            assert output["outcome"] == "approved" and session.status == "completed"
+        assert run_id in [tracked.run_id for tracked in marketplace.tracked_runs]
+
+    asyncio.run(asyncio.wait_for(main(), HANG * 2))
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_projections_read_concurrently_by_several_tasks(
+    agent_server: RunningAgentServer, transport: str
+) -> None:
+    """Tasks reading different projections of one run at once: one reads the connection at a time, every
+    task gets all it wants (no event read twice, none skipped, no deadlock)."""
+
+    async def texts(session: Any) -> list[str]:
+        return [await message.text() async for message in session.messages()]
+
+    async def main() -> None:
+        async with (
+            LmsystemsClient(
+                deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
+            ) as client,
+            client.thread_stream(assistant_id=GRAPH, transport=transport) as session,
+        ):
+            for i in range(5):
+                await session.start({"topic": f"together-{i}", "count": COUNT})
+                got_texts, progress, events, output = await asyncio.gather(
+                    texts(session),
+                    _collect(session.custom("progress")),
+                    _collect(session),
+                    session.output(),
+                )
+                assert got_texts == [f"Session reply: together-{i}"]
+                assert [item["index"] for item in progress] == list(range(COUNT))
+                assert (
+                    events[0]["method"] == "lifecycle"
+                    and events[-1]["params"]["data"]["event"] == "completed"
+                )
+                assert output["topic"] == f"together-{i}"
+
+    asyncio.run(asyncio.wait_for(main(), HANG * 2))
+
+
+async def _collect(iterator: Any) -> list[Any]:
+    return [item async for item in iterator]

@@ -228,6 +228,7 @@ class AsyncThreadStream:
         self._closed = False
         self._opened = False
         self._failures = 0  # reconnect attempts since the connection last delivered something
+        self._reads = 0  # reads done (or attempted): a waiting reader knows whether someone read meanwhile
         self._last_error: LmsystemsError | None = None
         self.reconnects = 0
 
@@ -387,12 +388,19 @@ class AsyncThreadStream:
     # --------------------------------------------------------------------------------- reading
 
     async def _pump(self) -> None:
-        """Read the next batch from the connection into the log (repairing a dropped connection)."""
-        lock_held_by_other = self._lock.locked()
+        """Read the next batch from the connection into the log (repairing a dropped connection).
+
+        One reader at a time; whoever waited while another read returns at once (the log changed: look
+        at it again first), so nobody reads for something that already arrived.
+        """
+        reads = self._reads
         async with self._lock:
-            if lock_held_by_other:
-                return  # someone else read while we waited: look at the log again first
-            await self._read_once()
+            if self._reads != reads:
+                return
+            try:
+                await self._read_once()
+            finally:
+                self._reads += 1
 
     async def _read_once(self) -> None:
         """Read one batch into the log; or, if the connection is gone, repair it (its handshake may file
