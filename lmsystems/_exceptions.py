@@ -9,6 +9,7 @@
     │   ├── ThreadBusyError          409: multitask_strategy="reject" on a busy thread (also a ConflictError)
     │   └── RunError                 a run failed (`event: error` in a stream, or a failed status)
     ├── InputError (ValueError)      bad arguments (before any request), or the server's 400/422
+    │   └── ArgumentError (TypeError) a keyword the call does not take
     └── APIError                     talking to the API
         ├── APIConnectionError       the connection failed or dropped
         │   └── APITimeoutError (TimeoutError)
@@ -48,6 +49,7 @@ __all__ = [
     "APIResponseError",
     "APIStatusError",
     "APITimeoutError",
+    "ArgumentError",
     "AuthenticationError",
     "BadRequestError",
     "ConflictError",
@@ -152,6 +154,10 @@ class RunError(GraphError):
         self.error_message = redact(error_message) if error_message is not None else None
         self.run_id = run_id
         self.thread_id = thread_id
+
+
+class ArgumentError(InputError, TypeError):
+    """A keyword argument the call does not take (also a TypeError, as Python's own would be)."""
 
 
 class APIError(LmsystemsError):

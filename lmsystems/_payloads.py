@@ -7,14 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import _validation as check
+from ._arguments import NOT_GIVEN, StreamModeName
 from ._choices import choices
 from ._exceptions import InputError
 from ._types import Deployment
 
-# Sentinel: the argument was not given (None is a meaningful input: "continue from the checkpoint").
-NOT_GIVEN: Any = type(
-    "NotGiven", (), {"__repr__": lambda self: "NOT_GIVEN", "__bool__": lambda self: False}
-)()
+__all__ = ["NOT_GIVEN", "RunOptions", "merged_config"]
 
 
 @dataclass(frozen=True)
@@ -22,7 +20,7 @@ class RunOptions:
     """Every option of a run, checked. Built before any request, so that bad input fails early."""
 
     input: Any
-    stream_mode: list[str] | None
+    stream_mode: list[StreamModeName] | None
     multitask_strategy: str | None
     checkpoint_id: str | None
     checkpoint: dict[str, Any] | None
@@ -46,7 +44,7 @@ class RunOptions:
     def check(
         cls,
         *,
-        input: Any = NOT_GIVEN,
+        input: object = NOT_GIVEN,
         stream_mode: object = None,
         multitask_strategy: object = None,
         checkpoint_id: object = None,

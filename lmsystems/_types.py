@@ -7,6 +7,8 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict
 
+from ._text import token_text
+
 if TYPE_CHECKING:
     from lmsystems_generated.agent_server_types import (
         Assistant,
@@ -83,6 +85,12 @@ class StreamPart(NamedTuple):
     event: str
     data: Any
     id: str | None = None
+
+    @property
+    def text(self) -> str | None:
+        """The token text of an AI chat chunk (a `messages-tuple` part, event `messages`), else None:
+        `print(part.text or "", end="")`. For the text of a whole stream, see `stream.text()`."""
+        return token_text(self.event, self.data)
 
 
 class StreamMode(enum.StrEnum):

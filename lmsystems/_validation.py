@@ -5,21 +5,24 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast, get_args
+
+from lmsystems_generated.agent_server_literals import MultitaskStrategy as MultitaskStrategyName
+from lmsystems_generated.agent_server_literals import StreamMode as StreamModeName
 
 from ._exceptions import InputError
 from ._headers import is_field_value
-from ._types import MultitaskStrategy, StreamMode
 
-STREAM_MODES: tuple[str, ...] = tuple(mode.value for mode in StreamMode)
-MULTITASK_STRATEGIES: tuple[str, ...] = tuple(strategy.value for strategy in MultitaskStrategy)
+# The allowed values, from the spec (the StreamMode and MultitaskStrategy enums have the same members).
+STREAM_MODES: tuple[str, ...] = get_args(StreamModeName)
+MULTITASK_STRATEGIES: tuple[str, ...] = get_args(MultitaskStrategyName)
 
 
 def _choices(values: Sequence[str]) -> str:
     return ", ".join(repr(v) for v in values)
 
 
-def stream_modes(value: object, *, argument: str = "stream_mode") -> list[str]:
+def stream_modes(value: object, *, argument: str = "stream_mode") -> list[StreamModeName]:
     """A stream mode, or a list of them, as a list of strings."""
     items: Sequence[object]
     if isinstance(value, str):
@@ -41,7 +44,7 @@ def stream_modes(value: object, *, argument: str = "stream_mode") -> list[str]:
         mode = str(item)  # a StreamMode member becomes its plain value
         if mode not in modes:
             modes.append(mode)
-    return modes
+    return cast("list[StreamModeName]", modes)  # each checked against the spec's values above
 
 
 def multitask_strategy(value: object) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
+from .._arguments import IfExists, SortOrder, checked_keywords
 from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from .._types import Assistant, GraphSchemas
 
 
+@checked_keywords
 class AsyncAssistants:
     """Assistants of the deployment: a graph with its own configuration, context and metadata, versioned."""
 
@@ -31,7 +33,7 @@ class AsyncAssistants:
         context: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
         assistant_id: str | None = None,
-        if_exists: str | None = None,
+        if_exists: IfExists | None = None,
         name: str | None = None,
         description: str | None = None,
     ) -> Assistant:
@@ -110,7 +112,7 @@ class AsyncAssistants:
         limit: int = 10,
         offset: int = 0,
         sort_by: str | None = None,
-        sort_order: str | None = None,
+        sort_order: SortOrder | None = None,
         select: Sequence[str] | None = None,
     ) -> list[Assistant]:
         """Search assistants by metadata, graph or name (`select` keeps only these fields of each)."""

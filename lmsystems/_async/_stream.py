@@ -12,6 +12,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from .._stream_parts import StreamProgress
+from .._text import TokenText
 from .._tracing import StreamTrace
 from .._types import StreamPart
 from ._stream_loop import follow
@@ -105,6 +106,17 @@ class AsyncRunStream:
         """Stop reading and release the connection (the run itself goes on unless it was cancelled)."""
         if self._parts is not None:
             await self._parts.aclose()  # type: ignore[attr-defined]
+
+    async def text(self) -> AsyncIterator[str]:
+        """The AI's text as it streams, piece by piece (with stream_mode "messages-tuple" or "messages").
+
+        `async for piece in stream.text(): print(piece, end="")` (other parts are read and skipped).
+        """
+        tokens = TokenText()
+        async for part in self:
+            piece = tokens.feed(part.event, part.data)
+            if piece:
+                yield piece
 
     async def collect(self) -> list[StreamPart]:
         """Read the whole stream into a list."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of, object_answer
+from .._arguments import IfExists, SortOrder, ThreadStatuses, checked_keywords
+from .._choices import choices
 from .._exceptions import APIResponseError
 from .._ids import new_uuid7
 from .._interrupts import interrupts_in_state
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from .._types import Interrupt, Thread, ThreadState
 
 
+@checked_keywords
 class AsyncThreads:
     """Threads of the deployment. Every `thread` argument is a thread dict or a thread id."""
 
@@ -33,11 +36,11 @@ class AsyncThreads:
     async def create(
         self,
         *,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         thread_id: str | None = None,
-        if_exists: str | None = None,
-        ttl: dict[str, Any] | None = None,
-        supersteps: Sequence[dict[str, Any]] | None = None,
+        if_exists: IfExists | None = None,
+        ttl: Mapping[str, Any] | None = None,
+        supersteps: Sequence[Mapping[str, Any]] | None = None,
     ) -> Thread:
         """Create a thread (with `thread_id` and `if_exists="do_nothing"`, get-or-create it).
 
@@ -98,12 +101,12 @@ class AsyncThreads:
         *,
         metadata: dict[str, Any] | None = None,
         values: dict[str, Any] | None = None,
-        status: ThreadStatus | str | None = None,
+        status: ThreadStatuses | None = None,
         ids: Sequence[str] | None = None,
         limit: int = 10,
         offset: int = 0,
         sort_by: str | None = None,
-        sort_order: str | None = None,
+        sort_order: SortOrder | None = None,
         select: Sequence[str] | None = None,
         extract: dict[str, str] | None = None,
     ) -> list[Thread]:
@@ -111,7 +114,7 @@ class AsyncThreads:
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
             values=check.mapping(values, argument="values"),
-            status=str(status) if status is not None else None,
+            status=check.choice(status, argument="status", choices=choices("ThreadSearchRequest", "status")),
             ids=list(ids) if ids is not None else None,
             limit=check.positive_int(limit, argument="limit"),
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
@@ -129,13 +132,13 @@ class AsyncThreads:
         *,
         metadata: dict[str, Any] | None = None,
         values: dict[str, Any] | None = None,
-        status: ThreadStatus | str | None = None,
+        status: ThreadStatuses | None = None,
     ) -> int:
         """Count threads matching a filter."""
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
             values=check.mapping(values, argument="values"),
-            status=str(status) if status is not None else None,
+            status=check.choice(status, argument="status", choices=choices("ThreadSearchRequest", "status")),
         )
         spec = build("threads.count_threads", body_model="ThreadCountRequest", body=body)
         return cast(int, await self._core.request(spec))

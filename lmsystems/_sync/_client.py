@@ -5,16 +5,29 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+from collections.abc import Mapping, Sequence
 from types import EllipsisType, TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
 
 import httpx
 
 from .. import _validation as check
 from .._answers import field_of, object_answer
+from .._arguments import (
+    NOT_GIVEN,
+    Command,
+    CommandLike,
+    IfExists,
+    Input,
+    MultitaskStrategies,
+    NotGiven,
+    RunExtras,
+    RunSettings,
+    StreamModes,
+    checked_keywords,
+)
 from .._exceptions import InputError
 from .._operation import operation
-from .._payloads import NOT_GIVEN
 from .._requests import build
 from .._settings import ClientSettings, StreamLimits
 from .._tracing import Tracing
@@ -34,6 +47,7 @@ if TYPE_CHECKING:
 DEFAULT_STREAM_LIMITS = StreamLimits()
 
 
+@checked_keywords
 class _SyncLmsystemsClient:
     """Run a hosted LangGraph graph: threads, streaming runs, interrupts, state and history.
 
@@ -119,12 +133,39 @@ class _SyncLmsystemsClient:
         graph_name: str | None = None,
         api_key: str | None = None,
         base_url: str | None = None,
-        **options: Any,
+        *,
+        deployment_url: str | None = None,
+        deployment_key: str | None = None,
+        timeout: float | httpx.Timeout | None = None,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        stream_idle_timeout: float | None = DEFAULT_STREAM_LIMITS.idle_timeout,
+        stream_deadline: float | None = DEFAULT_STREAM_LIMITS.deadline,
+        max_reconnects: int = DEFAULT_STREAM_LIMITS.max_reconnects,
+        max_event_bytes: int = DEFAULT_STREAM_LIMITS.max_event_bytes,
+        allow_insecure_http: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        distributed_tracing: bool = False,
     ) -> Self:
         """Create a client and resolve its graph now, so that a wrong key or graph name fails here.
 
-        `graph_name`, `api_key` and `base_url` may be given by position, as in lmsystems 1.0.8."""
-        client = cls(graph_name, api_key, base_url, **options)
+        Takes the arguments of the constructor; `graph_name`, `api_key` and `base_url` may be given by
+        position, as in lmsystems 1.0.8."""
+        client = cls(
+            graph_name,
+            api_key,
+            base_url,
+            deployment_url=deployment_url,
+            deployment_key=deployment_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            stream_idle_timeout=stream_idle_timeout,
+            stream_deadline=stream_deadline,
+            max_reconnects=max_reconnects,
+            max_event_bytes=max_event_bytes,
+            allow_insecure_http=allow_insecure_http,
+            transport=transport,
+            distributed_tracing=distributed_tracing,
+        )
         try:
             client.connect()
         except BaseException:
@@ -207,9 +248,19 @@ class _SyncLmsystemsClient:
 
     # ------------------------------------------------------------------ the documented methods
 
-    def create_thread(self, *, metadata: dict[str, Any] | None = None, **options: Any) -> Thread:
+    def create_thread(
+        self,
+        *,
+        metadata: Mapping[str, Any] | None = None,
+        thread_id: str | None = None,
+        if_exists: IfExists | None = None,
+        ttl: Mapping[str, Any] | None = None,
+        supersteps: Sequence[Mapping[str, Any]] | None = None,
+    ) -> Thread:
         """Create a thread: `thread["thread_id"]` names it. Same as `threads.create()`."""
-        return self.threads.create(metadata=metadata, **options)
+        return self.threads.create(
+            metadata=metadata, thread_id=thread_id, if_exists=if_exists, ttl=ttl, supersteps=supersteps
+        )
 
     def get_thread(self, thread: Thread | str) -> Thread:
         """Get a thread."""
@@ -228,20 +279,23 @@ class _SyncLmsystemsClient:
     def stream_run(
         self,
         thread: Thread | str | None = None,
-        input: Any = NOT_GIVEN,
+        input: Input | NotGiven = NOT_GIVEN,
         *,
-        stream_mode: Any = "values",
-        multitask_strategy: str | None = None,
+        stream_mode: StreamModes = "values",
+        multitask_strategy: MultitaskStrategies | None = None,
         checkpoint_id: str | None = None,
         is_background: bool = False,
-        config: dict[str, Any] | None = None,
-        command: Any = None,
-        interrupt_before: str | list[str] | None = None,
-        interrupt_after: str | list[str] | None = None,
+        config: Mapping[str, Any] | None = None,
+        command: Command | CommandLike | None = None,
+        interrupt_before: Literal["*"] | Sequence[str] | None = None,
+        interrupt_after: Literal["*"] | Sequence[str] | None = None,
         stream_subgraphs: bool | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
         assistant_id: str | None = None,
-        **options: Any,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[RunExtras],
     ) -> SyncRunStream:
         """Run the graph on `thread` (None: a stateless run) and stream its parts as `StreamPart`s.
 
@@ -268,6 +322,9 @@ class _SyncLmsystemsClient:
             stream_subgraphs=stream_subgraphs,
             metadata=metadata,
             assistant_id=assistant_id,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            max_reconnects=max_reconnects,
             **options,
         )
 
@@ -312,8 +369,11 @@ class _SyncLmsystemsClient:
         value: Any,
         *,
         interrupt_id: str | None = None,
-        stream_mode: Any = "values",
-        **options: Any,
+        stream_mode: StreamModes = "values",
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[RunSettings],
     ) -> SyncRunStream:
         """Answer the thread's pending interrupt with `value` and stream the rest of the run.
 
@@ -322,7 +382,16 @@ class _SyncLmsystemsClient:
         """
         check.thread_id(thread)
         resume = {interrupt_id: value} if interrupt_id is not None else value
-        return self.stream_run(thread, None, stream_mode=stream_mode, command={"resume": resume}, **options)
+        return self.runs.stream(
+            thread,
+            None,
+            stream_mode=stream_mode,
+            command={"resume": resume},
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+            max_reconnects=max_reconnects,
+            **options,
+        )
 
     def track_run(self, run_id: str) -> None:
         """Record with the marketplace that a run of this graph started (for runs started outside this

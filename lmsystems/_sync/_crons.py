@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
+from .._arguments import MultitaskStrategies, OnCompletion, SortOrder, checked_keywords
 from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from .._types import Cron, Thread
 
 
+@checked_keywords
 class SyncCrons:
     """Scheduled runs of the deployment's graph. Every `thread` argument is a thread dict or a thread id."""
 
@@ -39,8 +41,8 @@ class SyncCrons:
         webhook: str | None = None,
         interrupt_before: str | Sequence[str] | None = None,
         interrupt_after: str | Sequence[str] | None = None,
-        multitask_strategy: str | None = None,
-        on_run_completed: str | None = None,
+        multitask_strategy: MultitaskStrategies | None = None,
+        on_run_completed: OnCompletion | None = None,
         end_time: datetime.datetime | str | None = None,
         timezone: str | None = None,
         enabled: bool | None = None,
@@ -113,7 +115,7 @@ class SyncCrons:
         limit: int = 10,
         offset: int = 0,
         sort_by: str | None = None,
-        sort_order: str | None = None,
+        sort_order: SortOrder | None = None,
         select: Sequence[str] | None = None,
     ) -> list[Cron]:
         """Search crons by assistant, thread, enabled flag or metadata."""
@@ -176,7 +178,7 @@ class SyncCrons:
         webhook: str | None = None,
         interrupt_before: str | Sequence[str] | None = None,
         interrupt_after: str | Sequence[str] | None = None,
-        on_run_completed: str | None = None,
+        on_run_completed: OnCompletion | None = None,
         end_time: datetime.datetime | str | None = None,
         timezone: str | None = None,
         enabled: bool | None = None,

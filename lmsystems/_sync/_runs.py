@@ -5,14 +5,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from .. import _validation as check
 from .._answers import field_of, list_answer, object_answer
+from .._arguments import (
+    NOT_GIVEN,
+    CancelAction,
+    Input,
+    NotGiven,
+    RunKwargs,
+    RunStatus,
+    StreamModes,
+    checked_keywords,
+)
 from .._exceptions import InputError, NothingToResumeError, ThreadBusyError
 from .._interrupts import interrupts_in_state
 from .._operation import operation
-from .._payloads import NOT_GIVEN, RunOptions
+from .._payloads import RunOptions
 from .._requests import RequestSpec, build
 from .._run_results import run_location, run_output
 from .._stream_parts import StreamProgress
@@ -24,6 +34,7 @@ if TYPE_CHECKING:
     from .._types import Run, Thread
 
 
+@checked_keywords
 class SyncRuns:
     """Runs of the deployment's graph. `thread=None` makes a stateless run on a temporary thread."""
 
@@ -34,14 +45,14 @@ class SyncRuns:
     def stream(
         self,
         thread: Thread | str | None = None,
-        input: Any = NOT_GIVEN,
+        input: Input | NotGiven = NOT_GIVEN,
         *,
-        stream_mode: Any = "values",
+        stream_mode: StreamModes = "values",
         is_background: bool = False,
         idle_timeout: float | EllipsisType | None = ...,
         deadline: float | EllipsisType | None = ...,
         max_reconnects: int | EllipsisType = ...,
-        **options: Any,
+        **options: Unpack[RunKwargs],
     ) -> SyncRunStream:
         """Start a run and stream its parts. Arguments are checked now; the request is sent on first read.
 
@@ -104,10 +115,17 @@ class SyncRuns:
         return SyncRunStream(core, strategy)
 
     @operation("create_run", "create_stateless_run")
-    def create(self, thread: Thread | str | None = None, input: Any = NOT_GIVEN, **options: Any) -> Run:
+    def create(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes | None = None,
+        **options: Unpack[RunKwargs],
+    ) -> Run:
         """Start a run in the background and return it at once (status `pending`)."""
         thread_id = check.thread_id(thread) if thread is not None else None
-        run = RunOptions.check(input=input, **options)
+        run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
         self._core.assistant_for_run(run.assistant_id)
         if thread_id is None:
             run.check_stateless()
@@ -146,10 +164,17 @@ class SyncRuns:
         return created
 
     @operation("wait_run", "wait_stateless_run")
-    def wait(self, thread: Thread | str | None = None, input: Any = NOT_GIVEN, **options: Any) -> Any:
+    def wait(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes | None = None,
+        **options: Unpack[RunKwargs],
+    ) -> Any:
         """Run and return the thread's final values; a failed run raises RunError."""
         thread_id = check.thread_id(thread) if thread is not None else None
-        run = RunOptions.check(input=input, **options)
+        run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
         self._core.assistant_for_run(run.assistant_id)
         if thread_id is None:
             run.check_stateless()
@@ -170,7 +195,7 @@ class SyncRuns:
 
     @operation("list_runs")
     def list(
-        self, thread: Thread | str, *, limit: int = 10, offset: int = 0, status: str | None = None
+        self, thread: Thread | str, *, limit: int = 10, offset: int = 0, status: RunStatus | None = None
     ) -> list[Run]:
         """The thread's runs, newest first."""
         spec = build(
@@ -190,7 +215,7 @@ class SyncRuns:
 
     @operation("cancel_run")
     def cancel(
-        self, thread: Thread | str, run_id: str, *, wait: bool = False, action: str = "interrupt"
+        self, thread: Thread | str, run_id: str, *, wait: bool = False, action: CancelAction = "interrupt"
     ) -> None:
         """Cancel a run: `action="interrupt"` keeps what it wrote, `"rollback"` deletes it."""
         spec = build(
@@ -209,14 +234,14 @@ class SyncRuns:
         thread: Thread | str | None = None,
         run_ids: Sequence[str] | None = None,
         status: str | None = None,
-        action: str = "interrupt",
+        action: CancelAction = "interrupt",
     ) -> None:
         """Cancel many runs: by ids (with their thread), all active runs of a thread, or all with a status.
 
         `status` is "pending", "running" or "all"; `action` "interrupt" or "rollback".
         """
         status = check.choice(status, argument="status", choices=("pending", "running", "all"))
-        action = str(check.choice(action, argument="action", choices=("interrupt", "rollback")))
+        check.choice(action, argument="action", choices=("interrupt", "rollback"))
         thread_id = check.thread_id(thread) if thread is not None else None
         ids = [check.identifier(r, argument="run_ids[]") for r in run_ids] if run_ids is not None else None
         if ids is not None and thread_id is None:
@@ -249,7 +274,7 @@ class SyncRuns:
         thread: Thread | str,
         run_id: str,
         *,
-        stream_mode: Any = None,
+        stream_mode: StreamModes | None = None,
         last_event_id: str | None = None,
         cancel_on_disconnect: bool = False,
     ) -> SyncRunStream:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
 from .._answers import field_of
+from .._arguments import checked_keywords
 from .._exceptions import InputError
 from .._operation import operation
 from .._requests import build
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from .._types import StoreItem
 
 
+@checked_keywords
 class SyncStore:
     """The store of the deployment. A namespace is a list of labels without dots: `["users", "u1"]`."""
 

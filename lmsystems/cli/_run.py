@@ -29,6 +29,7 @@ from ._options import (
 from ._output import Output, compact
 
 if TYPE_CHECKING:
+    from .._arguments import StreamModeName
     from .._sync._stream import SyncRunStream
     from .._sync_client import SyncLmsystemsClient
 
@@ -198,7 +199,7 @@ class RunSession:
         graph: str,
         out: Output,
         *,
-        modes: list[str],
+        modes: list[StreamModeName],
         answers: list[Any],
         interactive: bool,
     ) -> None:

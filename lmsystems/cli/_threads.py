@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.text import Text
@@ -23,6 +23,9 @@ from ._options import (
     thread_given,
 )
 from ._output import Output, compact
+
+if TYPE_CHECKING:
+    from .._arguments import ThreadStatusName
 
 threads_app = typer.Typer(
     help="The threads of a graph's deployment: list them, show one, its history, delete one.",
@@ -64,7 +67,11 @@ def list_threads(
         assistant = client_graph(client)
         metadata = {"graph_id": assistant["graph_id"]} if assistant is not None else None
         threads = client.threads.search(
-            metadata=metadata, limit=limit, status=status, sort_by="updated_at", sort_order="desc"
+            metadata=metadata,
+            limit=limit,
+            status=cast("ThreadStatusName | None", status),  # threads.search checks it
+            sort_by="updated_at",
+            sort_order="desc",
         )
     if json_output:
         for thread in threads:

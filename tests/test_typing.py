@@ -1,0 +1,189 @@
+"""The surface types: user-style code (the product documentation's calls, the README's and the guide's)
+type-checks clean with mypy --strict and pyright (strict), and every deliberate mistake in
+tests/typing/mistakes.py (a line marked `# error`) is reported by both; the same mistakes fail at run time
+with an InputError naming the argument, before any request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lmsystems import InputError, LmsystemsClient, SyncLmsystemsClient
+
+ROOT = Path(__file__).resolve().parent.parent
+TYPING = ROOT / "tests" / "typing"
+FILES = sorted(TYPING.glob("*.py"))
+MISTAKES = TYPING / "mistakes.py"
+
+
+def marked_lines() -> set[int]:
+    lines = MISTAKES.read_text().splitlines()
+    return {number for number, line in enumerate(lines, 1) if line.rstrip().endswith("# error")}
+
+
+def _by_file(errors: list[tuple[str, int]]) -> dict[str, set[int]]:
+    found: dict[str, set[int]] = {}
+    for name, line in errors:
+        found.setdefault(name, set()).add(line)
+    return found
+
+
+def test_mypy_strict_reports_every_mistake_and_nothing_else() -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--show-error-codes",
+            *map(str, FILES),
+        ],
+        env={**os.environ, "MYPYPATH": os.pathsep.join([str(ROOT), str(ROOT / "generated")])},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    errors = [
+        (Path(match["file"]).name, int(match["line"]))
+        for match in re.finditer(r"^(?P<file>tests/typing/\S+\.py):(?P<line>\d+): error:", done.stdout, re.M)
+    ]
+    found = _by_file(errors)
+    assert found.pop("mistakes.py", set()) == marked_lines(), done.stdout
+    assert not found, done.stdout  # the user-style files are clean
+
+
+def test_pyright_reports_every_mistake_and_nothing_else(tmp_path: Path) -> None:
+    pyright = shutil.which("pyright", path=str(Path(sys.executable).parent)) or shutil.which("pyright")
+    assert pyright, "pyright is in the test extra (pyright[nodejs])"
+    config = tmp_path / "pyrightconfig.json"
+    config.write_text(
+        json.dumps(
+            {
+                "extraPaths": [str(ROOT), str(ROOT / "generated")],
+                "pythonVersion": "3.11",
+                "typeCheckingMode": "strict",
+                "reportMissingTypeStubs": False,
+            }
+        )
+    )
+    done = subprocess.run(
+        [pyright, "-p", str(config), "--pythonpath", sys.executable, "--outputjson", *map(str, FILES)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    report = json.loads(done.stdout)
+    errors = [
+        (Path(item["file"]).name, item["range"]["start"]["line"] + 1)
+        for item in report["generalDiagnostics"]
+        if item["severity"] == "error"
+    ]
+    found = _by_file(errors)
+    assert found.pop("mistakes.py", set()) == marked_lines(), done.stdout
+    assert not found, done.stdout
+
+
+# The same mistakes at run time: an InputError naming the argument, nothing sent (no server is running
+# at the deployment URL: a request would fail with APIConnectionError instead).
+URL = "http://127.0.0.1:9"
+RUNTIME_MISTAKES: list[tuple[str, dict[str, Any], str]] = [
+    ("stream_run", {"stream_mode": "mesages"}, "stream_mode"),
+    ("stream_run", {"stream_mode": ["messages", "updatez"]}, "stream_mode"),
+    ("stream_run", {"stream_modes": ["messages"]}, "'stream_modes' (did you mean 'stream_mode'?)"),
+    ("stream_run", {"multitask_strategy": "rejekt"}, "multitask_strategy"),
+    ("stream_run", {"durabilty": "exit"}, "'durabilty' (did you mean 'durability'?)"),
+    ("stream_run", {"durability": "never"}, "durability"),
+    ("stream_run", {"command": {"resum": 1}}, "command"),
+    ("resume", {"stream_mode": "value"}, "stream_mode"),
+]
+
+
+@pytest.mark.parametrize(("method", "options", "named"), RUNTIME_MISTAKES)
+def test_mistakes_fail_at_run_time_naming_the_argument(
+    method: str, options: dict[str, Any], named: str
+) -> None:
+    async def attempt() -> InputError:
+        client = LmsystemsClient("agent", deployment_url=URL, max_retries=0)
+        try:
+            with pytest.raises(InputError) as refused:
+                arguments = ("t1", True) if method == "resume" else ("t1", {})
+                await getattr(client, method)(*arguments, **options).collect()
+            return refused.value
+        finally:
+            await client.aclose()
+
+    error = asyncio.run(attempt())
+    assert named in str(error)
+    assert "RunOptions" not in str(error) and "check()" not in str(error)
+
+
+def test_unknown_keywords_of_constructors_and_create_are_input_errors() -> None:
+    with pytest.raises(
+        InputError, match=r"got an unexpected keyword argument 'api_kye' \(did you mean 'api_key'\?\)"
+    ):
+        SyncLmsystemsClient(graph_name="g", api_kye="k")  # type: ignore[call-arg]
+    with pytest.raises(InputError, match="'api_kye'"):
+        asyncio.run(LmsystemsClient.create(graph_name="g", api_kye="k"))  # type: ignore[call-arg]
+    with pytest.raises(TypeError):  # also a TypeError, as Python's own would be
+        LmsystemsClient(graph_name="g", api_kye="k")  # type: ignore[call-arg]
+
+
+def test_the_enums_have_the_spec_s_values() -> None:
+    """The spec's Literals are the one source: our string enums list the same values."""
+    from typing import get_args
+
+    from lmsystems import (
+        MultitaskStrategy,
+        MultitaskStrategyName,
+        StreamMode,
+        StreamModeName,
+        ThreadStatus,
+        ThreadStatusName,
+    )
+
+    for enum, literal in (
+        (StreamMode, StreamModeName),
+        (MultitaskStrategy, MultitaskStrategyName),
+        (ThreadStatus, ThreadStatusName),
+    ):
+        assert sorted(member.value for member in enum) == sorted(get_args(literal))
+
+
+def test_part_text_and_stream_text_read_chat_tokens() -> None:
+    from lmsystems import StreamPart
+    from lmsystems._text import TokenText
+
+    chunk = {"type": "AIMessageChunk", "content": "Hel", "id": "m1"}
+    assert StreamPart("messages", [chunk, {}]).text == "Hel"
+    assert StreamPart("messages", [{"type": "human", "content": "x"}, {}]).text is None
+    assert StreamPart("values", {"messages": []}).text is None
+    blocks = {"type": "AIMessageChunk", "content": [{"type": "text", "text": "a"}, {"type": "tool_use"}]}
+    assert StreamPart("messages|sub:1", [blocks, {}]).text == "a"
+    tokens = TokenText()
+    partial = [{"type": "ai", "id": "m1", "content": "Hel"}]
+    assert tokens.feed("messages/partial", partial) == "Hel"
+    assert tokens.feed("messages/partial", [{"type": "ai", "id": "m1", "content": "Hello"}]) == "lo"
+    assert tokens.feed("messages/metadata", {"m1": {}}) == ""
+
+
+@pytest.mark.parametrize("mode", ["messages-tuple", "messages"])
+def test_stream_text_against_the_real_chat_graph(marketplace: Any, mode: str) -> None:
+    with SyncLmsystemsClient("chat-graph", api_key=marketplace.user_key, base_url=marketplace.url) as client:
+        chat = {"messages": [{"role": "user", "content": "tokens please"}]}
+        pieces = list(client.stream_run(None, chat, stream_mode=mode).text())  # type: ignore[arg-type]
+    assert len(pieces) > 3  # token by token, not one block
+    assert "".join(pieces) == "[marketplace] Hello from the chat graph! You said: tokens please"

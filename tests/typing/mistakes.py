@@ -1,0 +1,28 @@
+"""Deliberate mistakes: every line marked `# error` must be reported by mypy --strict and by pyright."""
+
+from __future__ import annotations
+
+from lmsystems import LmsystemsClient, SyncLmsystemsClient, Thread
+
+
+async def mistakes(client: LmsystemsClient, thread: Thread) -> None:
+    await LmsystemsClient.create(graph_name="g", api_kye="k")  # error
+    client.stream_run(thread, {}, stream_mode="mesages")  # error
+    client.stream_run(thread, {}, stream_mode=["messages", "updatez"])  # error
+    client.stream_run(thread, {}, stream_modes=["messages"])  # error
+    client.stream_run(thread, {}, multitask_strategy="rejekt")  # error
+    client.stream_run(thread, {}, durabilty="exit")  # error
+    client.stream_run(thread, {}, durability="never")  # error
+    client.stream_run(thread, {}, command={"resum": 1})  # error
+    client.resume(thread, True, stream_mode="value")  # error
+    await client.create_thread(if_exists="ignore")  # error
+    await client.runs.create(thread, {}, on_completion="forget")  # error
+    await client.runs.wait(thread, {}, multitask_strategy="queue")  # error
+    await client.threads.search(sort_order="up")  # error
+    await client.threads.search(status="done")  # error
+
+
+def sync_mistakes(thread: Thread) -> None:
+    client = SyncLmsystemsClient(graph_name="g", api_kye="k")  # error
+    client.stream_run(thread, {}, stream_mode="mesages")  # error
+    client.stream_run(thread, {}, stream_modes="values")  # error
