@@ -21,6 +21,7 @@ from .._arguments import (
     MultitaskStrategies,
     NotGiven,
     RunExtras,
+    RunKwargs,
     RunSettings,
     StreamModes,
     checked_keywords,
@@ -41,7 +42,7 @@ from ._stream import AsyncRunStream
 from ._threads import AsyncThreads
 
 if TYPE_CHECKING:
-    from .._types import Interrupt, Thread, ThreadState
+    from .._types import Interrupt, Run, Thread, ThreadState
 
 DEFAULT_STREAM_LIMITS = StreamLimits()
 
@@ -326,6 +327,18 @@ class LmsystemsClient:
             max_reconnects=max_reconnects,
             **options,
         )
+
+    async def create_run(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes | None = None,
+        **options: Unpack[RunKwargs],
+    ) -> Run:
+        """Start a run in the background and return it at once (status `pending`), as lmsystems 1.0.8's
+        `create_run`. Same as `runs.create()`."""
+        return await self.runs.create(thread, input, stream_mode=stream_mode, **options)
 
     async def update_thread_state(
         self,

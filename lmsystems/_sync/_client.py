@@ -22,6 +22,7 @@ from .._arguments import (
     MultitaskStrategies,
     NotGiven,
     RunExtras,
+    RunKwargs,
     RunSettings,
     StreamModes,
     checked_keywords,
@@ -42,7 +43,7 @@ from ._stream import SyncRunStream
 from ._threads import SyncThreads
 
 if TYPE_CHECKING:
-    from .._types import Interrupt, Thread, ThreadState
+    from .._types import Interrupt, Run, Thread, ThreadState
 
 DEFAULT_STREAM_LIMITS = StreamLimits()
 
@@ -327,6 +328,18 @@ class _SyncLmsystemsClient:
             max_reconnects=max_reconnects,
             **options,
         )
+
+    def create_run(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes | None = None,
+        **options: Unpack[RunKwargs],
+    ) -> Run:
+        """Start a run in the background and return it at once (status `pending`), as lmsystems 1.0.8's
+        `create_run`. Same as `runs.create()`."""
+        return self.runs.create(thread, input, stream_mode=stream_mode, **options)
 
     def update_thread_state(
         self,
