@@ -18,6 +18,7 @@ import httpx
 from .findings import Change, Check, Finding
 from .spec import ERRATUM_KEY, PARAM_RE, SSE_MEDIA_TYPE, Operation, OpKey, Spec
 from .validation import SseEvent, SseParser, check_request, check_response, shorten
+from .validation import _schema_errors as schema_errors
 
 
 @dataclass(frozen=True)
@@ -513,6 +514,70 @@ class Exerciser:
             check_body=False,
         )
         self.call("GET", "/threads/{thread_id}/storage", t)
+        self._websocket_session()
+
+    def _websocket_session(self) -> None:
+        """The `x-websocket` of `/threads/{thread_id}/stream/events`, proven by a real socket: every frame we
+        send and every frame the server sends is validated against the extension's schemas, while a run
+        started on the socket is followed to its end."""
+        where = "WS /threads/{thread_id}/stream/events"
+        try:
+            from websockets.sync.client import connect
+        except ImportError:
+            self._fail(where, "the websockets package is missing: the x-websocket extension was not proven")
+            return
+        pointer = "/paths/~1threads~1{thread_id}~1stream~1events/x-websocket"
+        client_schema = self.spec.validator(f"{pointer}/client-messages")
+        server_schema = self.spec.validator(f"{pointer}/server-messages")
+        t = self._new_thread()
+        url = (
+            f"{self.base_url.replace('http', 'ws', 1)}/threads/{quote(t['thread_id'], safe='')}/stream/events"
+        )
+        channels = ["values", "updates", "messages", "tools", "custom", "lifecycle", "input"]
+        run = {"assistant_id": self.plain.graph_id, "input": self.plain.input}
+        commands = [
+            {"id": 1, "method": "subscription.subscribe", "params": {"channels": channels}},
+            {"id": 2, "method": "run.start", "params": run},
+        ]
+        answers: dict[Any, Any] = {}
+        events = 0
+        problems: set[str] = set()
+        with connect(url, additional_headers=self.headers, open_timeout=self.timeout) as socket:
+            for command in commands:
+                for problem in schema_errors(client_schema, command):
+                    self._fail(where, f"client frame {problem}")
+                socket.send(json.dumps(command))
+            deadline = time.monotonic() + self.stream_deadline
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise _StepFailed(where, f"the run did not end within {self.stream_deadline} s")
+                frame = json.loads(socket.recv(timeout=remaining))
+                for problem in schema_errors(server_schema, frame):
+                    if problem not in problems:
+                        problems.add(problem)
+                        self._fail(where, f"server frame {problem}")
+                if frame.get("type") != "event":
+                    answers[frame.get("id")] = frame
+                    continue
+                events += 1
+                self._events["ws:" + str(frame.get("method"))] = (
+                    self._events.get("ws:" + str(frame.get("method")), 0) + 1
+                )
+                params = frame.get("params") or {}
+                data = params.get("data") if isinstance(params.get("data"), dict) else {}
+                if (
+                    frame.get("method") == "lifecycle"
+                    and params.get("namespace") == []
+                    and data.get("event") in _RUN_ENDED
+                ):
+                    break
+        for command in commands:
+            answer = answers.get(command["id"])
+            if not isinstance(answer, dict) or answer.get("type") != "success":
+                raise _StepFailed(where, f"{command['method']} answered {answer!r}")
+        if not answers[2].get("result", {}).get("run_id"):
+            raise _StepFailed(where, f"run.start answered no run_id: {answers[2]!r}")
 
     def _group_cancel(self) -> None:
         t = self._new_thread()
