@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +11,7 @@ from typing import Any
 from . import _validation as check
 from ._arguments import NOT_GIVEN, StreamModeName
 from ._choices import choices
-from ._exceptions import InputError
+from ._exceptions import ArgumentError, InputError
 from ._types import Deployment
 
 __all__ = ["NOT_GIVEN", "RunOptions", "merged_config"]
@@ -108,6 +110,19 @@ class RunOptions:
             ),
         )
 
+    @classmethod
+    def from_mapping(cls, options: object, *, argument: str) -> RunOptions:
+        """The options of one run given as a dict (e.g. an item of `runs.create_batch`), checked; a key
+        that is not an option is an ArgumentError naming it."""
+        if not isinstance(options, Mapping) or not all(isinstance(key, str) for key in options):
+            raise InputError(f"{argument} must be a dict of run options, not {type(options).__name__}")
+        unknown = sorted(set(options) - _RUN_OPTION_NAMES)
+        if unknown:
+            close = difflib.get_close_matches(unknown[0], _RUN_OPTION_NAMES, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ArgumentError(f"{argument} has an unknown run option {unknown[0]!r}{hint}")
+        return cls.check(**options)
+
     def check_stateless(self) -> RunOptions:
         """Refuse the options that need a thread, for a run without one."""
         for name in ("multitask_strategy", "checkpoint_id", "checkpoint", "if_not_exists"):
@@ -148,6 +163,11 @@ class RunOptions:
             )
         body.update({name: value for name, value in optional.items() if value is not None})
         return body
+
+
+_RUN_OPTION_NAMES = frozenset(
+    name for name in inspect.signature(RunOptions.check).parameters if name not in ("cls", "self")
+)
 
 
 def merged_config(defaults: Mapping[str, Any], config: Mapping[str, Any] | None) -> dict[str, Any] | None:

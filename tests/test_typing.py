@@ -187,3 +187,17 @@ def test_stream_text_against_the_real_chat_graph(marketplace: Any, mode: str) ->
         pieces = list(client.stream_run(None, chat, stream_mode=mode).text())  # type: ignore[arg-type]
     assert len(pieces) > 3  # token by token, not one block
     assert "".join(pieces) == "[marketplace] Hello from the chat graph! You said: tokens please"
+
+
+def test_a_batch_run_with_an_unknown_option_names_it() -> None:
+    async def attempt() -> None:
+        client = LmsystemsClient("agent", deployment_url=URL, max_retries=0)
+        try:
+            await client.runs.create_batch([{"input": {}}, {"input": {}, "stream_modes": ["values"]}])
+        finally:
+            await client.aclose()
+
+    with pytest.raises(
+        InputError, match=r"runs\[1\] has an unknown run option 'stream_modes' \(did you mean"
+    ):
+        asyncio.run(attempt())

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 import datetime
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .. import _validation as check
-from .._arguments import MultitaskStrategies, OnCompletion, SortOrder, checked_keywords
+from .._arguments import (
+    Durability,
+    Input,
+    MultitaskStrategies,
+    OnCompletion,
+    SortOrder,
+    StreamModes,
+    checked_keywords,
+)
 from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
@@ -32,22 +40,22 @@ class SyncCrons:
         self,
         schedule: str,
         *,
-        input: Any = None,
+        input: Input = None,
         thread: Thread | str | None = None,
         assistant_id: str | None = None,
         metadata: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
         webhook: str | None = None,
-        interrupt_before: str | Sequence[str] | None = None,
-        interrupt_after: str | Sequence[str] | None = None,
+        interrupt_before: Literal["*"] | Sequence[str] | None = None,
+        interrupt_after: Literal["*"] | Sequence[str] | None = None,
         multitask_strategy: MultitaskStrategies | None = None,
         on_run_completed: OnCompletion | None = None,
         end_time: datetime.datetime | str | None = None,
         timezone: str | None = None,
         enabled: bool | None = None,
-        stream_mode: str | Sequence[str] | None = None,
-        durability: str | None = None,
+        stream_mode: StreamModes | None = None,
+        durability: Durability | None = None,
     ) -> Cron:
         """Run the graph on a cron `schedule` (e.g. `"0 9 * * 1"`): on `thread`, or on a new thread each time.
 
@@ -171,19 +179,19 @@ class SyncCrons:
         cron_id: str,
         *,
         schedule: str | None = None,
-        input: Any = None,
+        input: Input = None,
         metadata: dict[str, Any] | None = None,
         config: dict[str, Any] | None = None,
         context: dict[str, Any] | None = None,
         webhook: str | None = None,
-        interrupt_before: str | Sequence[str] | None = None,
-        interrupt_after: str | Sequence[str] | None = None,
+        interrupt_before: Literal["*"] | Sequence[str] | None = None,
+        interrupt_after: Literal["*"] | Sequence[str] | None = None,
         on_run_completed: OnCompletion | None = None,
         end_time: datetime.datetime | str | None = None,
         timezone: str | None = None,
         enabled: bool | None = None,
-        stream_mode: str | Sequence[str] | None = None,
-        durability: str | None = None,
+        stream_mode: StreamModes | None = None,
+        durability: Durability | None = None,
     ) -> Cron:
         """Change a cron: its schedule, what each run gets, or whether it is enabled (None = unchanged).
 

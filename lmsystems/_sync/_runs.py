@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from types import EllipsisType
 from typing import TYPE_CHECKING, Any, Unpack, cast
 
@@ -148,11 +148,14 @@ class SyncRuns:
         return created
 
     @operation("create_run_batch")
-    def create_batch(self, runs: Sequence[dict[str, Any]]) -> list[Run]:
+    def create_batch(self, runs: Sequence[Mapping[str, Any]]) -> list[Run]:
         """Start many stateless runs at once; each dict takes the options of `create` (input, config, ...)."""
         if not runs:
             raise InputError("runs must name at least one run")
-        checked = [RunOptions.check(**dict(options)).check_stateless() for options in runs]
+        checked = [
+            RunOptions.from_mapping(options, argument=f"runs[{index}]").check_stateless()
+            for index, options in enumerate(runs)
+        ]
         for run in checked:
             self._core.assistant_for_run(run.assistant_id)
         deployment = self._core.deployment()

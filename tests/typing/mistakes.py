@@ -20,6 +20,8 @@ async def mistakes(client: LmsystemsClient, thread: Thread) -> None:
     await client.runs.wait(thread, {}, multitask_strategy="queue")  # error
     await client.threads.search(sort_order="up")  # error
     await client.threads.search(status="done")  # error
+    await client.crons.create("* * * * *", stream_mode="value")  # error
+    await client.crons.create("* * * * *", durability="later")  # error
 
 
 def sync_mistakes(thread: Thread) -> None:
