@@ -257,3 +257,33 @@ def test_upload_custom_node_checks_the_package_before_sending(market: Market) ->
     answer = upload_custom_node(good, {"name": "x"}, market.user_key, market.url)
     assert set(answer) == {"node_id", "endpoint_url", "api_key"}
     assert market.app.state.nodes[answer["node_id"]].handler_function == "lambda_handler"
+
+
+def test_lmsystems_dev_then_node_up_then_a_graph_calls_the_node(tmp_path: Path) -> None:
+    """The workflow on one machine with the real command: `lmsystems dev` prints its two variables, the
+    user exports them, `lmsystems node up` deploys to its marketplace, and a graph calls the node."""
+    from support.devloop import DevProcess, copy_test_project, lmsystems_command
+
+    with DevProcess.start(copy_test_project(tmp_path), "--no-reload") as dev:
+        env = {**dev.user_env(), "LMS_TEST_GREETING": "Hi"}
+        directory = tmp_path / "node"
+        directory.mkdir()
+        project(directory)
+        done = subprocess.run(
+            [*lmsystems_command(), "node", "up"],
+            cwd=directory,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done
+        assert "Traceback" not in done.stderr and env["LMSYSTEMS_API_KEY"] not in done.stdout + done.stderr
+        credentials = json.loads((directory / ".lmsystems" / "nodes" / "greeter.json").read_text())
+        assert credentials["endpoint_url"].startswith(env["LMSYSTEMS_BASE_URL"])
+        builder = StateGraph(NodeState)
+        builder.add_node("greeter", create_serverless_node(**credentials))
+        builder.add_edge(START, "greeter")
+        result = builder.compile().invoke({"messages": [HumanMessage(content="dev")]})
+        assert result["messages"][-1].content == "Hi DEV (v1.0)"
