@@ -11,6 +11,9 @@ from __future__ import annotations
 from ._exceptions import APITimeoutError, StreamError
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecodeError, SSEDecoder, SSETruncatedError
 
+#: Seconds by which a read timeout may fire early (clock granularity) and still count as the limit.
+SLACK = 0.05
+
 
 class EventReader:
     """Decodes one connection's body; `where` ("POST /threads/.../runs/stream") names it in errors.
@@ -63,6 +66,17 @@ class EventReader:
             )
         if self._deadline is not None and now > self._deadline:
             raise APITimeoutError(f"the stream from {self.where} passed its deadline", final=True)
+
+    def silent(self, now: float) -> APITimeoutError | None:
+        """After a read timed out (no byte at all): the final error when the stream was idle for its
+        idle timeout or passed its deadline; None when only the connection stalled (to be repaired)."""
+        if self._idle_timeout is not None and now - self._last_event >= self._idle_timeout - SLACK:
+            return APITimeoutError(
+                f"no event for {self._idle_timeout:g} s from {self.where} (not a byte)", final=True
+            )
+        if self._deadline is not None and now >= self._deadline - SLACK:
+            return APITimeoutError(f"the stream from {self.where} passed its deadline", final=True)
+        return None
 
     def end(self) -> None:
         """The body ended: raise if it ended inside an event (resumable) or broken."""

@@ -23,7 +23,7 @@ class TooDeepError(ValueError):
         super().__init__("JSON nested too deeply to decode")
 
 
-def _slow_loads(text: str | bytes, /) -> Any:
+def _slow_loads(text: str | bytes | bytearray, /) -> Any:
     try:
         return json.loads(text)
     except RecursionError:
@@ -38,7 +38,7 @@ else:
     _fast_loads = orjson.loads
     _FastError = orjson.JSONDecodeError
 
-    def loads(text: str | bytes, /) -> Any:
+    def loads(text: str | bytes | bytearray, /) -> Any:
         """Decode JSON text (a ValueError, with a short message, when it is not JSON)."""
         try:
             return _fast_loads(text)

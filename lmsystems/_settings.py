@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ._body_cap import DEFAULT_MAX_RESPONSE_BYTES
 from ._exceptions import APIKeyError, InputError
 from ._headers import is_key
 from ._validation import graph_name as check_graph_name
@@ -105,6 +106,8 @@ class ClientSettings:
     timeout: httpx.Timeout = field(default_factory=lambda: DEFAULT_TIMEOUT)
     max_retries: int = DEFAULT_MAX_RETRIES
     stream_limits: StreamLimits = field(default_factory=StreamLimits)
+    #: The largest answer read (decoded), in bytes; a larger one is refused with an APIResponseError.
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     @property
     def direct(self) -> bool:
@@ -124,6 +127,7 @@ class ClientSettings:
         max_retries: int,
         stream_limits: StreamLimits | None = None,
         environ: Mapping[str, str] | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> ClientSettings:
         """Check the arguments and fill the gaps from the environment; raises before any request."""
         env = os.environ if environ is None else environ
@@ -151,12 +155,32 @@ class ClientSettings:
             timeout=cls.check_timeout(timeout),
             max_retries=positive_int(max_retries, argument="max_retries", allow_zero=True),
             stream_limits=stream_limits or StreamLimits(),
+            max_response_bytes=positive_int(max_response_bytes, argument="max_response_bytes"),
         )
 
     @staticmethod
     def check_timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
         """A timeout in seconds (or an httpx.Timeout) as an httpx.Timeout; None gives the defaults."""
         return _timeout(value)
+
+
+class CallTimeout(httpx.Timeout):
+    """What `timeout=<seconds>` gives: httpx's phases (connect at most 10 s), and `total`, a bound on
+    each attempt as a whole, so that a server trickling its answer a byte a second cannot hold a call.
+    An `httpx.Timeout` given as such keeps httpx's per-phase meaning only."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(seconds, connect=min(seconds, DEFAULT_TIMEOUT.connect or 10.0))
+        self.total = seconds
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CallTimeout) and super().__eq__(other) and self.total == other.total
+
+    def __hash__(self) -> int:
+        return hash((self.total, *self.as_dict().values()))
+
+    def __repr__(self) -> str:
+        return f"CallTimeout({self.total!r})"
 
 
 def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
@@ -171,4 +195,4 @@ def _timeout(value: float | httpx.Timeout | None) -> httpx.Timeout:
         or value <= 0
     ):
         raise InputError(f"timeout must be a positive number of seconds or an httpx.Timeout, not {value!r}")
-    return httpx.Timeout(float(value), connect=min(float(value), DEFAULT_TIMEOUT.connect or 10.0))
+    return CallTimeout(float(value))

@@ -151,12 +151,18 @@ class StreamProgress:
         )
 
     def timeout_until(self, base: httpx.Timeout, deadline: float | None) -> httpx.Timeout | None:
-        """The transport's timeouts, with reads cut to what is left before the stream's deadline."""
-        if deadline is None:
+        """The transport's timeouts, with reads cut to the idle timeout and to what is left before the
+        stream's deadline: a connection silent for that long (not even a heartbeat) ends the read, and
+        the event reader tells an idle stream or a passed deadline (final) from a stall (repaired)."""
+        idle = self.limits.idle_timeout
+        if deadline is None and (idle is None or (base.read is not None and base.read <= idle)):
             return None
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise self.past_deadline()
-        return httpx.Timeout(
-            connect=base.connect, read=min(base.read or left, left), write=base.write, pool=base.pool
-        )
+        read = base.read
+        if idle is not None:
+            read = idle if read is None else min(read, idle)
+        if deadline is not None:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self.past_deadline()
+            read = left if read is None else min(read, left)
+        return httpx.Timeout(connect=base.connect, read=read, write=base.write, pool=base.pool)

@@ -11,10 +11,19 @@ from typing import Any
 
 import httpx
 
+from ._body_cap import human_bytes
 from ._errors import decode_body, describe, error_from_response, transport_error
-from ._exceptions import APIConnectionError, APIError, APIResponseError, APIStatusError, ConflictError
-from ._json import loads
+from ._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    APIStatusError,
+    APITimeoutError,
+    ConflictError,
+)
+from ._json import TooDeepError, loads
 from ._requests import Endpoint, RequestSpec
+from ._settings import CallTimeout
 
 DEFAULT_LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=100, keepalive_expiry=30.0)
 MAX_REDIRECTS = 5
@@ -46,7 +55,7 @@ def request_error(error: httpx.HTTPError, endpoint: Endpoint, spec: RequestSpec)
     )
 
 
-def was_sent(error: httpx.HTTPError) -> bool:
+def was_sent(error: BaseException) -> bool:
     """Whether the server may have acted on the request.
 
     Not when no connection was made (connect failure, pool timeout), nor when writing the request failed:
@@ -57,6 +66,77 @@ def was_sent(error: httpx.HTTPError) -> bool:
     return not isinstance(
         error,
         httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout | httpx.WriteError | httpx.WriteTimeout,
+    )
+
+
+def other_loop_error(spec: RequestSpec) -> APIConnectionError:
+    """The error for an async client used from another event loop than the one it first ran in."""
+    return APIConnectionError(
+        f"{spec.method} {spec.path} was not sent: this client's connections belong to the event loop it "
+        "was first used in (e.g. an earlier asyncio.run()). Create the client inside the event loop that "
+        "uses it (one client per loop), or use SyncLmsystemsClient"
+    )
+
+
+def attempt_ends(timeout: httpx.Timeout, started: float, ends: float | None) -> float | None:
+    """When an attempt started at `started` must be over: `timeout=<seconds>` bounds each attempt as a
+    whole (a CallTimeout), and `ends` (a stream's deadline) too; None: only httpx's per-phase limits."""
+    total = timeout.total if isinstance(timeout, CallTimeout) else None
+    until = None if total is None else started + total
+    if ends is not None:
+        until = ends if until is None else min(until, ends)
+    return until
+
+
+def cut_reads(timeout: httpx.Timeout, until: float | None, now: float) -> httpx.Timeout:
+    """`timeout` with every phase cut to what is left before `until`."""
+    if until is None:
+        return timeout
+    left = max(until - now, 0.001)
+
+    def cut(value: float | None) -> float:
+        return left if value is None else min(value, left)
+
+    return httpx.Timeout(
+        connect=cut(timeout.connect), read=cut(timeout.read), write=cut(timeout.write), pool=cut(timeout.pool)
+    )
+
+
+def attempt_timeout_error(
+    endpoint: Endpoint, spec: RequestSpec, timeout: httpx.Timeout, started: float, ends: float | None
+) -> APITimeoutError:
+    """The error for an attempt that ran out of time as a whole (a trickling server, a stuck head)."""
+    total = timeout.total if isinstance(timeout, CallTimeout) else None
+    what = f"its timeout of {total:g} s" if total is not None else "the stream's deadline"
+    if total is not None and ends is not None and ends < started + total:
+        what = "the stream's deadline"
+    return APITimeoutError(
+        f"timed out: {spec.method} {spec.path} to {endpoint.service} at {endpoint.base_url} took longer "
+        f"than {what}",
+        final=what == "the stream's deadline",
+    )
+
+
+def body_error(
+    endpoint: Endpoint, spec: RequestSpec, response: httpx.Response, what: str
+) -> APIResponseError:
+    """The error for an answer whose body cannot be read as sent."""
+    return APIResponseError(
+        f"{endpoint.service} answered {response.status_code} to {spec.method} {spec.path} with {what}",
+        status_code=response.status_code,
+        request_id=response.headers.get("x-request-id"),
+    )
+
+
+def body_too_large(
+    endpoint: Endpoint, spec: RequestSpec, response: httpx.Response, limit: int
+) -> APIResponseError:
+    """The error for an answer larger than the cap (`max_response_bytes`), decoded; not read further."""
+    return body_error(
+        endpoint,
+        spec,
+        response,
+        f"a body larger than {human_bytes(limit)} (max_response_bytes), decoded; it was not read further",
     )
 
 
@@ -81,13 +161,20 @@ def redirect_target(endpoint: Endpoint, spec: RequestSpec, response: httpx.Respo
     if (target.scheme, target.host, target.port) != (origin.scheme, origin.host, origin.port):
         raise APIStatusError(
             f"{endpoint.service} redirected {spec.method} {spec.path} to another origin "
-            f"({target.scheme}://{target.host}); refusing to send credentials there",
+            f"({_origin(target)}); refusing to send credentials there",
             status_code=response.status_code,
             request_id=response.headers.get("x-request-id"),
         )
     if response.status_code in (307, 308) or spec.method in ("GET", "HEAD"):
         return target
     return None
+
+
+def _origin(url: httpx.URL) -> str:
+    """`scheme://host:port`, the port always shown (an origin differs by its port too)."""
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{url.scheme}://{host}:{port}" if port is not None else f"{url.scheme}://{host}"
 
 
 def too_many_redirects(
@@ -122,18 +209,21 @@ def status_error(
     )
 
 
-def parse_json_response(endpoint: Endpoint, spec: RequestSpec, response: httpx.Response) -> Any:
-    """The JSON of a 2xx answer (None when it has no body); an APIResponseError when it is not JSON."""
-    content = response.content
+def parse_json_answer(
+    endpoint: Endpoint, spec: RequestSpec, response: httpx.Response, content: bytes | bytearray
+) -> Any:
+    """The JSON of a 2xx answer's body (None when it has none); an APIResponseError when it is not JSON."""
     if response.status_code == 204 or not content:
         return None
     try:
         return loads(content)
-    except ValueError:
-        shown = describe(content, decode_body(content, response.headers.get("content-type")))
+    except ValueError as error:
+        head = bytes(content[:4096])
+        shown = describe(head, decode_body(head, response.headers.get("content-type")))
+        reason = " (nested too deeply)" if isinstance(error, TooDeepError) else ""
         raise APIResponseError(
             f"{endpoint.service} answered {response.status_code} to {spec.method} {spec.path} with a body "
-            f"that is not JSON: {shown}",
+            f"that is not JSON{reason}: {shown}",
             status_code=response.status_code,
             request_id=response.headers.get("x-request-id"),
         ) from None

@@ -70,13 +70,18 @@ class LmsystemsClient:
         base_url: The marketplace API; defaults to `LMSYSTEMS_BASE_URL`, then the public API.
         deployment_url: An Agent Server to talk to directly, without the marketplace.
         deployment_key: That server's key, sent as `x-api-key` (None when it needs none).
-        timeout: Seconds, or an `httpx.Timeout`; by default connect 10 s, read 60 s, write 30 s, pool 30 s.
+        timeout: Seconds: each attempt of a request, as a whole, ends within them (a server that
+            trickles its answer cannot hold a call), and the head of a stream's answer too. Or an
+            `httpx.Timeout` for per-phase limits only. By default connect 10 s, read 60 s, write 30 s,
+            pool 30 s, per phase.
         max_retries: How often a request that is safe to repeat is retried (default 2; 0: never).
         stream_idle_timeout: The longest wait for a stream's next event, in seconds (default 300; None:
             no limit).
         stream_deadline: The longest a whole stream may take, reconnects included (default None: no limit).
         max_reconnects: Consecutive failed reconnects before a dropped stream is given up (default 5).
         max_event_bytes: The largest event a stream accepts, in bytes (default 16 MiB).
+        max_response_bytes: The largest answer read, decoded (compressed or not), in bytes (default
+            64 MiB); a larger one raises APIResponseError. Error bodies are read up to 1 MiB.
         allow_insecure_http: Allow plain `http://` to a deployment that is not on this machine.
         transport: An httpx transport to send requests through instead of the network (for tests).
         distributed_tracing: Send the active LangSmith run tree's `langsmith-trace` and `baggage` headers
@@ -98,6 +103,7 @@ class LmsystemsClient:
         stream_deadline: float | None = None,
         max_reconnects: int = 5,
         max_event_bytes: int = 16_777_216,
+        max_response_bytes: int = 67_108_864,  # == _body_cap.DEFAULT_MAX_RESPONSE_BYTES
         allow_insecure_http: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         distributed_tracing: bool = False,
@@ -116,6 +122,7 @@ class LmsystemsClient:
                 max_reconnects=max_reconnects,
                 max_event_bytes=max_event_bytes,
             ),
+            max_response_bytes=max_response_bytes,
         )
         tracing = Tracing(distributed_tracing=distributed_tracing, graph=settings.graph_name)
         self._attach(

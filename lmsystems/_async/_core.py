@@ -38,7 +38,11 @@ class AsyncCore:
         self.settings = settings
         self.allow_insecure_http = allow_insecure_http
         self.http = AsyncHTTP(
-            timeout=settings.timeout, max_retries=settings.max_retries, transport=transport, tracing=tracing
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            transport=transport,
+            tracing=tracing,
+            max_response_bytes=settings.max_response_bytes,
         )
         self._deployment: Deployment | None = None
         self._parent: AsyncCore | None = None

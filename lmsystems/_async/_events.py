@@ -7,13 +7,17 @@ httpx; decoding and the stream's limits are the pure `EventReader`'s.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import cast
 
 import httpx
 
 from .._body import READ_SIZE, RawBody, hand_back, raw_read_error, take_over
+from .._body_cap import UnsupportedEncodingError, inflater
 from .._cause import masked
 from .._event_reader import EventReader
+from .._exceptions import StreamError
 from .._requests import Endpoint, RequestSpec
 from .._sse import ServerSentEvent
 from .._transport import request_error
@@ -25,14 +29,32 @@ async def iter_events(
     """The events of `response` in batches; transport and decoding failures become our exceptions."""
     monotonic = time.monotonic
     raw = take_over(response)
-    chunks = read_raw_body(raw) if raw is not None else response.aiter_bytes()
+    in_memory = raw is None and response.is_stream_consumed  # a transport that built it (tests)
+    try:
+        decoder = None if raw is not None or in_memory else inflater(response.headers.get("content-encoding"))
+    except UnsupportedEncodingError as error:
+        raise StreamError(f"the stream from {reader.where} is {error}") from None
+    chunks: AsyncIterable[bytes]
+    if raw is not None:
+        chunks = read_raw_body(raw)
+    elif in_memory:
+        chunks = response.aiter_bytes()
+    else:  # the raw stream: inflated here a piece at a time (httpx inflates a whole read at once: a
+        # bomb's gigabytes), and not closed by httpx at its end (the stream's owner closes it, shielded)
+        chunks = cast("AsyncIterable[bytes]", response.stream)
     try:
         async for chunk in chunks:
-            events = reader.feed(chunk, monotonic())
-            if events:
-                yield events
-            reader.check()
+            for piece in (chunk,) if decoder is None else decoder.pieces(chunk):
+                events = reader.feed(piece, monotonic())
+                if events:
+                    yield events
+                reader.check()
+    except zlib.error as error:
+        raise StreamError(f"the stream from {reader.where} is corrupt: {error}") from None
     except httpx.HTTPError as error:
+        final = reader.silent(monotonic()) if isinstance(error, httpx.TimeoutException) else None
+        if final is not None:
+            raise final from None
         raise request_error(error, endpoint, spec) from masked(error)
     reader.end()
 

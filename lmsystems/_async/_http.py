@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import AsyncIterator
+import weakref
+import zlib
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import httpx
 
 from .. import _retry
+from .._body_cap import ACCEPT_ENCODING, DEFAULT_MAX_RESPONSE_BYTES, ERROR_BODY_BYTES, BodyCap
 from .._cause import masked
 from .._exceptions import ConflictError
 from .._http_log import log_answer, log_failure
@@ -24,18 +27,24 @@ from .._tracing import Tracing
 from .._transport import (
     DEFAULT_LIMITS,
     MAX_REDIRECTS,
+    attempt_ends,
+    attempt_timeout_error,
+    body_error,
+    body_too_large,
     build_request,
     closed_client_error,
+    cut_reads,
     is_event_stream,
     not_an_event_stream,
-    parse_json_response,
+    other_loop_error,
+    parse_json_answer,
     redirect_target,
     request_error,
     status_error,
     too_many_redirects,
     was_sent,
 )
-from ._io import sleep
+from ._io import close_shielded, running_loop, sleep, uncancelled, within
 
 __all__ = ["MAX_REDIRECTS", "AsyncHTTP"]
 
@@ -51,17 +60,21 @@ class AsyncHTTP:
         transport: httpx.AsyncBaseTransport | None = None,
         user_agent: str = "lmsystems-python",
         tracing: Tracing | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.max_retries = max_retries
         self.timeout = timeout
+        self.max_response_bytes = max_response_bytes
         self.tracing = tracing or Tracing()
         self._owns_client = True
+        #: The event loop of the pool's connections (a weak reference, shared with derived transports).
+        self._loop: list[weakref.ref[object]] = []
         self._client = httpx.AsyncClient(
             timeout=timeout,
             limits=DEFAULT_LIMITS,
             follow_redirects=False,
             transport=transport,
-            headers={"user-agent": user_agent},
+            headers={"user-agent": user_agent, "accept-encoding": ACCEPT_ENCODING},
         )
 
     def derive(self, *, timeout: httpx.Timeout, max_retries: int) -> AsyncHTTP:
@@ -83,16 +96,25 @@ class AsyncHTTP:
         conflict: type[ConflictError],
         timeout: httpx.Timeout | None,
         max_retries: int | None,
-    ) -> httpx.Response:
-        """Send with retries; a non-2xx answer becomes our exception (its body read and the stream closed)."""
+        ends: float | None = None,
+    ) -> tuple[httpx.Response, bytes | bytearray]:
+        """Send with retries; a non-2xx answer becomes our exception (its body read and the stream closed).
+
+        Returns the answer and its body (capped, see `_body_cap`); for `stream=True`, the open answer
+        (its body unread). Each attempt as a whole ends by `attempt_ends` (the `timeout` in seconds, and
+        `ends`, a `time.monotonic()` instant: the head of a stream by its deadline).
+        """
         if self._client.is_closed:
             raise closed_client_error(spec)
+        self._check_loop(spec)
         retries = self.max_retries if max_retries is None else max_retries
+        timeout = timeout or self.timeout
         attempt = redirects = 0
         url: httpx.URL | None = None
         while True:
-            request = build_request(self._client, endpoint, spec, timeout or self.timeout, url)
             started = time.monotonic()
+            until = attempt_ends(timeout, started, ends)
+            request = build_request(self._client, endpoint, spec, cut_reads(timeout, until, started), url)
             with self.tracing.request(
                 service=endpoint.service,
                 method=spec.method,
@@ -102,12 +124,18 @@ class AsyncHTTP:
                 attempt=attempt + redirects,
             ) as trace:
                 try:
-                    response = await self._client.send(request, stream=stream)
-                except httpx.HTTPError as error:
+                    response, content = await self._attempt(
+                        endpoint, spec, request, stream=stream, started=started, until=until
+                    )
+                except (httpx.HTTPError, TimeoutError) as error:
                     delay = _retry.delay_for_error(
                         attempt, retries, idempotent=spec.idempotent, sent=was_sent(error)
                     )
-                    lost = request_error(error, endpoint, spec)
+                    lost = (
+                        request_error(error, endpoint, spec)
+                        if isinstance(error, httpx.HTTPError)
+                        else attempt_timeout_error(endpoint, spec, timeout, started, ends)
+                    )
                     log_failure(
                         endpoint, spec, lost, started=started, attempt=attempt, retries=retries, delay=delay
                     )
@@ -118,23 +146,7 @@ class AsyncHTTP:
                     trace.answered(response.status_code)
                     if response.status_code < 300:
                         log_answer(endpoint, spec, response, started=started, attempt=attempt)
-                        return response
-                    try:
-                        content = await response.aread()
-                    except httpx.HTTPError as error:
-                        broken = request_error(error, endpoint, spec)
-                        log_failure(
-                            endpoint,
-                            spec,
-                            broken,
-                            started=started,
-                            attempt=attempt,
-                            retries=retries,
-                            delay=None,
-                        )
-                        raise broken from masked(error)
-                    finally:
-                        await response.aclose()
+                        return response, content
                     target = redirect_target(endpoint, spec, response)
                     if target is not None:
                         log_answer(endpoint, spec, response, started=started, attempt=attempt)
@@ -150,7 +162,7 @@ class AsyncHTTP:
                         status_code=response.status_code,
                         headers=response.headers,
                     )
-                    failure = status_error(endpoint, spec, response, content, conflict)
+                    failure = status_error(endpoint, spec, response, bytes(content), conflict)
                     log_failure(
                         endpoint,
                         spec,
@@ -165,6 +177,53 @@ class AsyncHTTP:
                     trace.retrying(failure)
             await sleep(delay)  # between two attempts: in neither's span
             attempt += 1
+
+    def _check_loop(self, spec: RequestSpec) -> None:
+        """Refuse, before sending, a request from another event loop than the pool's first one: its
+        connections belong to that loop (httpx would fail with `RuntimeError: Event loop is closed`)."""
+        loop = running_loop()
+        if loop is None:
+            return
+        if not self._loop:
+            self._loop.append(weakref.ref(loop))
+        elif self._loop[0]() is not loop:
+            raise other_loop_error(spec)
+
+    async def _attempt(
+        self,
+        endpoint: Endpoint,
+        spec: RequestSpec,
+        request: httpx.Request,
+        *,
+        stream: bool,
+        started: float,
+        until: float | None,
+    ) -> tuple[httpx.Response, bytes | bytearray]:
+        """One attempt: the answer and, unless it is a stream's 2xx (returned open), its body, capped
+        (the answer then closed). Raises httpx's errors, or TimeoutError once the attempt passed `until`."""
+        response: httpx.Response | None = None
+        keep = False
+        try:
+            async with within(None if until is None else until - started):
+                response = await uncancelled(
+                    self._client.send(request, stream=True), abandoned=close_shielded
+                )
+                if stream and response.status_code < 300:
+                    keep = True
+                    return response, b""
+                error_body = response.status_code >= 300
+                content = await read_capped(
+                    response,
+                    endpoint,
+                    spec,
+                    limit=ERROR_BODY_BYTES if error_body else self.max_response_bytes,
+                    refuse=not error_body,
+                    until=until,
+                )
+            return response, content
+        finally:
+            if response is not None and not keep:
+                await close_shielded(response)
 
     async def request(
         self,
@@ -191,10 +250,10 @@ class AsyncHTTP:
         max_retries: int | None = None,
     ) -> tuple[Any, httpx.Headers]:
         """Send a request and return its JSON answer with the answer's headers."""
-        response = await self._send(
+        response, content = await self._send(
             endpoint, spec, stream=False, conflict=conflict, timeout=timeout, max_retries=max_retries
         )
-        return parse_json_response(endpoint, spec, response), response.headers
+        return parse_json_answer(endpoint, spec, response, content), response.headers
 
     @asynccontextmanager
     async def stream(
@@ -205,14 +264,80 @@ class AsyncHTTP:
         conflict: type[ConflictError] = ConflictError,
         timeout: httpx.Timeout | None = None,
         max_retries: int | None = None,
+        ends: float | None = None,
     ) -> AsyncIterator[httpx.Response]:
-        """Open an event stream; the connection is released when the block is left, however it is left."""
-        response = await self._send(
-            endpoint, spec, stream=True, conflict=conflict, timeout=timeout, max_retries=max_retries
+        """Open an event stream; the connection is released when the block is left, however it is left.
+
+        The head of the answer must arrive within the attempt's timeout and by `ends` (the stream's
+        deadline, a `time.monotonic()` instant).
+        """
+        response, _ = await self._send(
+            endpoint,
+            spec,
+            stream=True,
+            conflict=conflict,
+            timeout=timeout,
+            max_retries=max_retries,
+            ends=ends,
         )
         try:
             if not is_event_stream(response):
-                raise not_an_event_stream(endpoint, spec, response, await response.aread())
+                until = attempt_ends(timeout or self.timeout, time.monotonic(), ends)
+                try:
+                    async with within(None if until is None else until - time.monotonic()):
+                        body = await read_capped(
+                            response, endpoint, spec, limit=ERROR_BODY_BYTES, refuse=False, until=until
+                        )
+                except httpx.HTTPError:
+                    body = b""
+                except TimeoutError:
+                    body = b""
+                raise not_an_event_stream(endpoint, spec, response, bytes(body))
             yield response
         finally:
-            await response.aclose()
+            await close_shielded(response)
+
+
+async def read_capped(
+    response: httpx.Response,
+    endpoint: Endpoint,
+    spec: RequestSpec,
+    *,
+    limit: int,
+    refuse: bool,
+    until: float | None,
+) -> bytes | bytearray:
+    """The body of an open answer, decoded, at most `limit` bytes; over it, an APIResponseError when
+    `refuse`, else the body's beginning (the rest is not read). A read that ends after `until` (a
+    `time.monotonic()` instant) raises TimeoutError: a server cannot trickle its body past the timeout."""
+    try:  # a transport that built its answer in memory (httpx.MockTransport, tests) has read it
+        content = response.content
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        if len(content) > limit:
+            if refuse:
+                raise body_too_large(endpoint, spec, response, limit)
+            return content[:limit]
+        return content
+    length = response.headers.get("content-length", "")
+    encoding = response.headers.get("content-encoding")
+    try:
+        cap = BodyCap(encoding, limit)
+    except ValueError as error:
+        raise body_error(endpoint, spec, response, str(error)) from None
+    if refuse and encoding is None and length.isdigit() and int(length) > limit:
+        raise body_too_large(endpoint, spec, response, limit)
+    try:
+        # The raw stream itself: httpx's iterators close the answer at its end, where a cancellation
+        # would strand the connection (see close_shielded); the caller closes it instead.
+        async for data in cast("AsyncIterable[bytes]", response.stream):
+            if not cap.feed(data):
+                if refuse:
+                    raise body_too_large(endpoint, spec, response, limit)
+                break
+            if until is not None and time.monotonic() > until:
+                raise TimeoutError
+    except zlib.error as error:
+        raise body_error(endpoint, spec, response, f"a corrupt compressed body ({error})") from None
+    return cap.buffer

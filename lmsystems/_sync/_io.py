@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import httpx
+
+T = TypeVar("T")
 
 sleep = time.sleep
 Lock = threading.Lock
@@ -21,3 +27,26 @@ def ws_recv(ws: Any, timeout: float | None) -> str | bytes:
     """The next message of a WebSocket (TimeoutError after `timeout` seconds)."""
     message: str | bytes = ws.recv(timeout=timeout)
     return message
+
+
+def within(seconds: float | None) -> contextlib.nullcontext[None]:
+    """The sync twin cannot cancel a blocking read: the transport checks its deadline between reads,
+    and each read is bounded by the read timeout cut to what is left of the attempt."""
+    del seconds
+    return contextlib.nullcontext()
+
+
+def running_loop() -> object | None:
+    """The event loop this code runs in: none, in the sync twin."""
+    return None
+
+
+def uncancelled(value: T, *, abandoned: Callable[[T], None]) -> T:
+    """The sync twin: a blocking call cannot be cancelled half-way, so there is nothing to protect."""
+    del abandoned
+    return value
+
+
+def close_shielded(response: httpx.Response) -> None:
+    """The sync twin: a plain close (nothing cancels it half-way)."""
+    response.close()

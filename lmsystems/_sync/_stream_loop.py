@@ -20,6 +20,7 @@ from .. import _retry
 from .._event_reader import EventReader
 from .._exceptions import APIConnectionError, APITimeoutError, StreamError
 from .._resume import Resync
+from .._transport import attempt_ends
 from .._types import StreamPart
 from ._events import iter_events
 from ._io import sleep
@@ -51,6 +52,7 @@ def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> It
                 spec,
                 conflict=strategy.conflict,
                 timeout=progress.timeout_until(http.timeout, deadline),
+                ends=attempt_ends(http.timeout, time.monotonic(), deadline),
             ) as response:
                 if first:
                     first = False

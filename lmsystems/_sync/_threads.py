@@ -280,7 +280,7 @@ class SyncThreads:
         (see SyncRunStream); the stream ends only when the server ends it or you leave it.
         """
         thread_id = check.thread_id(thread)
-
+        last_event_id = check.event_id(last_event_id)
         progress = StreamProgress(
             thread_id=thread_id,
             limits=self._core.settings.stream_limits,
