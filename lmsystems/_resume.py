@@ -103,14 +103,14 @@ class ResumeTracker:
         self._new_connection()
         if self.unique_ids and self._last_id is not None:
             self._skip = deque()
-            return self._last_id
+            return _sendable(self._last_id)
         trailing: deque[Key] = deque()
         for key in reversed(self._keys):
             if key[0] != self._last_id or self._last_id is None:
                 break
             trailing.appendleft(key)
         self._skip = trailing
-        return self._anchor or self._start_after or "0"
+        return _sendable(self._anchor or self._start_after or "0")
 
     def resume_after_last(self) -> str | None:
         """The `Last-Event-ID` of a rejoin that must not replay anything: the last id (or the start).
@@ -120,7 +120,8 @@ class ResumeTracker:
         """
         self._new_connection()
         self._skip = deque()
-        return self._last_id or self._start_after
+        last = self._last_id or self._start_after
+        return _sendable(last) if last is not None else None
 
     def _new_connection(self) -> None:
         self._resumed = True
