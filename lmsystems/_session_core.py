@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import _validation as check
+from ._errors import STATUS_ERRORS
 from ._exceptions import (
     APIConnectionError,
     APIResponseError,
+    APIStatusError,
     APITimeoutError,
     AuthenticationError,
     InputError,
+    InternalServerError,
     LmsystemsError,
     NotFoundError,
     StreamError,
@@ -485,11 +488,8 @@ def ws_failure(error: BaseException, where: str, *, connecting: bool = False) ->
     if isinstance(error, InvalidStatus):
         status = error.response.status_code
         message = f"{where} refused the connection with status {status}"
-        if status in (401, 403):
-            return AuthenticationError(message, status_code=status)
-        if status == 404:
-            return NotFoundError(message, status_code=status)
-        return APIConnectionError(message, status_code=status)
+        kind = STATUS_ERRORS.get(status, InternalServerError if status >= 500 else APIStatusError)
+        return kind(message, status_code=status)  # an HTTP status: an APIStatusError, whatever else it is
     if isinstance(error, TimeoutError):
         return APITimeoutError(f"timed out ({'connecting to' if connecting else 'reading'} {where})")
     if isinstance(error, ConnectionClosed):

@@ -181,3 +181,15 @@ def test_a_real_404_is_a_not_found_status_error(agent_server: Any) -> None:
 
     error = asyncio.run(scenario())
     assert isinstance(error, APIStatusError) and error.status_code == 404 and error.body is not None
+
+
+@pytest.mark.parametrize(("status", "kind"), list(STATUSES.items()))
+def test_a_refused_websocket_handshake_is_a_status_error(status: int, kind: type) -> None:
+    from websockets.datastructures import Headers
+    from websockets.exceptions import InvalidStatus
+    from websockets.http11 import Response
+
+    from lmsystems._session_core import ws_failure
+
+    error = ws_failure(InvalidStatus(Response(status, "Reason", Headers(), b"")), "the session socket")
+    assert type(error) is kind and isinstance(error, APIStatusError) and error.status_code == status
