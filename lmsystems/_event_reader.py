@@ -54,6 +54,11 @@ class EventReader:
             self._last_event = now
         return events
 
+    def waiting(self, now: float) -> None:
+        """A reader starts waiting for events now: the idle clock starts here (time between reads, when
+        nobody waited, never counts; heartbeats that arrived meanwhile do not make the stream idle)."""
+        self._last_event = now
+
     def check(self) -> None:
         """After the events of a chunk were delivered: raise a decoding failure, an idle stream or a
         passed deadline."""

@@ -24,6 +24,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
+import httpx
+
 from .. import _retry
 from .. import _validation as check
 from .._event_reader import EventReader
@@ -88,22 +90,32 @@ class _AsyncSSE:
         )
         self._opened: Any = None
         self._batches: AsyncIterator[Any] | None = None
+        self._reader: EventReader | None = None
 
     async def open(self) -> None:
-        opened = self._core.http.stream(self._endpoint, self._spec, max_retries=0)
+        base = self._core.http.timeout
+        # A socket read waits at most the idle timeout: a silent server cannot hold a reader longer.
+        timeout = httpx.Timeout(
+            connect=base.connect, read=self._limits.idle_timeout, write=base.write, pool=base.pool
+        )
+        opened = self._core.http.stream(self._endpoint, self._spec, max_retries=0, timeout=timeout)
         response = await opened.__aenter__()
         self._opened = opened
         reader = EventReader(
             f"{self._spec.method} {self._spec.path}",
             now=time.monotonic(),
             max_event_bytes=self._limits.max_event_bytes,
+            idle_timeout=self._limits.idle_timeout,
         )
+        self._reader = reader
         self._batches = iter_events(response, reader, self._endpoint, self._spec).__aiter__()
 
     async def read(self) -> list[dict[str, Any]] | None:
-        """The next messages (None: the server closed the stream)."""
-        if self._batches is None:
+        """The next messages (None: the server closed the stream); APITimeoutError after the idle timeout
+        without an event (heartbeats do not count), measured from when this read began."""
+        if self._batches is None or self._reader is None:
             return None
+        self._reader.waiting(time.monotonic())
         try:
             batch = await self._batches.__anext__()
         except StopAsyncIteration:
@@ -161,8 +173,8 @@ class _AsyncWebSocket:
         if self._ws is None:
             return None
         try:
-            # No read timeout: a session idles between runs; keepalive pings find a dead connection.
-            message = await ws_recv(self._ws, None)
+            # The idle clock runs only while someone reads: nobody reads between runs.
+            message = await ws_recv(self._ws, self._limits.idle_timeout)
         except Exception as error:
             failure = ws_failure(error, self._where)
             if failure is None:
@@ -416,8 +428,11 @@ class AsyncThreadStream:
             try:
                 messages = await connection.read()
             except (APIConnectionError, StreamError) as failed:
-                if isinstance(failed, APITimeoutError) and failed.final:
-                    raise
+                if isinstance(failed, APITimeoutError):
+                    # Waited the idle timeout for an event: give up this wait (the next read repairs the
+                    # connection, naming the gap if a run was going on).
+                    await self._drop()
+                    raise self._idle(failed) from None
                 if isinstance(failed, StreamError) and not failed.resumable:
                     raise
                 self._last_error = failed
@@ -443,6 +458,15 @@ class AsyncThreadStream:
                     seen.append((event["method"], event["params"]["namespace"], event.get("event_id")))
                     feed(event)
             return
+
+    def _idle(self, failed: APITimeoutError) -> APITimeoutError:
+        limit = self._limits.idle_timeout
+        waited = f"{limit:g} s" if limit is not None else "too long"
+        return APITimeoutError(
+            f"thread session {self._thread_id}: no event for {waited} while waiting ({failed}); raise "
+            "stream_idle_timeout (client.with_options(stream_idle_timeout=...)) for longer silent steps",
+            final=True,
+        )
 
     async def _drop(self) -> None:
         connection, self._connection = self._connection, None

@@ -25,6 +25,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import quote
 
+import httpx
+
 from .. import _retry
 from .. import _validation as check
 from .._event_reader import EventReader
@@ -89,22 +91,32 @@ class _AsyncSSE:
         )
         self._opened: Any = None
         self._batches: Iterator[Any] | None = None
+        self._reader: EventReader | None = None
 
     def open(self) -> None:
-        opened = self._core.http.stream(self._endpoint, self._spec, max_retries=0)
+        base = self._core.http.timeout
+        # A socket read waits at most the idle timeout: a silent server cannot hold a reader longer.
+        timeout = httpx.Timeout(
+            connect=base.connect, read=self._limits.idle_timeout, write=base.write, pool=base.pool
+        )
+        opened = self._core.http.stream(self._endpoint, self._spec, max_retries=0, timeout=timeout)
         response = opened.__enter__()
         self._opened = opened
         reader = EventReader(
             f"{self._spec.method} {self._spec.path}",
             now=time.monotonic(),
             max_event_bytes=self._limits.max_event_bytes,
+            idle_timeout=self._limits.idle_timeout,
         )
+        self._reader = reader
         self._batches = iter_events(response, reader, self._endpoint, self._spec).__iter__()
 
     def read(self) -> list[dict[str, Any]] | None:
-        """The next messages (None: the server closed the stream)."""
-        if self._batches is None:
+        """The next messages (None: the server closed the stream); APITimeoutError after the idle timeout
+        without an event (heartbeats do not count), measured from when this read began."""
+        if self._batches is None or self._reader is None:
             return None
+        self._reader.waiting(time.monotonic())
         try:
             batch = self._batches.__next__()
         except StopIteration:
@@ -162,8 +174,8 @@ class _AsyncWebSocket:
         if self._ws is None:
             return None
         try:
-            # No read timeout: a session idles between runs; keepalive pings find a dead connection.
-            message = ws_recv(self._ws, None)
+            # The idle clock runs only while someone reads: nobody reads between runs.
+            message = ws_recv(self._ws, self._limits.idle_timeout)
         except Exception as error:
             failure = ws_failure(error, self._where)
             if failure is None:
@@ -415,8 +427,11 @@ class SyncThreadStream:
             try:
                 messages = connection.read()
             except (APIConnectionError, StreamError) as failed:
-                if isinstance(failed, APITimeoutError) and failed.final:
-                    raise
+                if isinstance(failed, APITimeoutError):
+                    # Waited the idle timeout for an event: give up this wait (the next read repairs the
+                    # connection, naming the gap if a run was going on).
+                    self._drop()
+                    raise self._idle(failed) from None
                 if isinstance(failed, StreamError) and not failed.resumable:
                     raise
                 self._last_error = failed
@@ -442,6 +457,15 @@ class SyncThreadStream:
                     seen.append((event["method"], event["params"]["namespace"], event.get("event_id")))
                     feed(event)
             return
+
+    def _idle(self, failed: APITimeoutError) -> APITimeoutError:
+        limit = self._limits.idle_timeout
+        waited = f"{limit:g} s" if limit is not None else "too long"
+        return APITimeoutError(
+            f"thread session {self._thread_id}: no event for {waited} while waiting ({failed}); raise "
+            "stream_idle_timeout (client.with_options(stream_idle_timeout=...)) for longer silent steps",
+            final=True,
+        )
 
     def _drop(self) -> None:
         connection, self._connection = self._connection, None

@@ -1,0 +1,157 @@
+"""Thread sessions stay bounded: in time (the client's stream idle timeout, measured only while a caller
+waits), in memory (what the reconnect matcher keeps), and they say what a lost command may have done.
+
+Against the real Agent Server, through the fault proxy (a stream that stalls after its headers) or a TCP
+relay that drops a WebSocket on command; sync and async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from support.agent_server import RunningAgentServer
+from support.fault_proxy import FaultPlan, start_fault_proxy
+
+from lmsystems import (
+    APITimeoutError,
+    LmsystemsClient,
+    StreamGapError,
+    SyncLmsystemsClient,
+)
+
+GRAPH = "session_events"
+EVENTS_PATH = r"/threads/[^/]+/stream/events"
+HANG = 30.0
+IDLE = 1.0
+#: A timed-out wait must end within this many idle timeouts (the project's bound).
+BOUND = 3 * IDLE
+
+
+def _sync_client(url: str, server: RunningAgentServer) -> SyncLmsystemsClient:
+    return SyncLmsystemsClient(deployment_url=url, deployment_key=server.deployment_key, timeout=HANG)
+
+
+def _async_client(url: str, server: RunningAgentServer) -> LmsystemsClient:
+    return LmsystemsClient(deployment_url=url, deployment_key=server.deployment_key, timeout=HANG)
+
+
+def _sync_output_after_gaps(session: Any) -> Any:
+    """The last run's output once the session repaired its connection (a gap is named at most once per
+    repair)."""
+    for _ in range(3):
+        try:
+            return session.output()
+        except StreamGapError:
+            continue
+    raise AssertionError("the session never delivered its output")
+
+
+async def _async_output_after_gaps(session: Any) -> Any:
+    for _ in range(3):
+        try:
+            return await session.output()
+        except StreamGapError:
+            continue
+    raise AssertionError("the session never delivered its output")
+
+
+def _timed(call: Callable[[], Any]) -> float:
+    started = time.monotonic()
+    with pytest.raises(APITimeoutError, match="no event for 1 s while waiting") as raised:
+        call()
+    assert raised.value.final
+    return time.monotonic() - started
+
+
+# ----------------------------------------------------------------------------------------- idle timeout
+
+
+@pytest.mark.parametrize("heartbeat_every", [None, 0.2])
+def test_sync_stalled_event_stream_times_out(agent_server: RunningAgentServer, heartbeat_every: Any) -> None:
+    """The event stream's headers come, then nothing (or only heartbeats): a waiting read ends with
+    APITimeoutError within 3x the idle timeout set by with_options; the next read repairs the connection."""
+    plan = FaultPlan().stall(
+        60.0, method="POST", path=EVENTS_PATH, after_headers=True, heartbeat_every=heartbeat_every
+    )
+    with start_fault_proxy(agent_server.url, plan) as proxy, _sync_client(proxy.url, agent_server) as base:
+        client = base.with_options(stream_idle_timeout=IDLE)
+        with client.thread_stream(assistant_id=GRAPH) as session:
+            session.start({"topic": "stalled", "count": 2})
+            assert _timed(session.output) < BOUND
+            assert _sync_output_after_gaps(session)["topic"] == "stalled"
+            assert session.status == "completed" and session.reconnects == 1
+
+
+@pytest.mark.parametrize("heartbeat_every", [None, 0.2])
+def test_async_stalled_event_stream_times_out(agent_server: RunningAgentServer, heartbeat_every: Any) -> None:
+    plan = FaultPlan().stall(
+        60.0, method="POST", path=EVENTS_PATH, after_headers=True, heartbeat_every=heartbeat_every
+    )
+
+    async def main(url: str) -> None:
+        async with _async_client(url, agent_server) as base:
+            client = base.with_options(stream_idle_timeout=IDLE)
+            async with client.thread_stream(assistant_id=GRAPH) as session:
+                await session.start({"topic": "stalled", "count": 2})
+                started = time.monotonic()
+                with pytest.raises(APITimeoutError, match="no event for 1 s while waiting"):
+                    await session.output()
+                assert time.monotonic() - started < BOUND
+                assert (await _async_output_after_gaps(session))["topic"] == "stalled"
+                assert session.status == "completed" and session.reconnects == 1
+
+    with start_fault_proxy(agent_server.url, plan) as proxy:
+        asyncio.run(main(proxy.url))
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_silent_run_times_out(agent_server: RunningAgentServer, transport: str) -> None:
+    """A run that sends nothing for longer than the idle timeout (the `slow` graph sleeps 4 s; on SSE the
+    server's heartbeats keep coming): the waiting caller gets APITimeoutError, sync and async."""
+    with _sync_client(agent_server.url, agent_server) as base:
+        client = base.with_options(stream_idle_timeout=IDLE)
+        with client.thread_stream(assistant_id="slow", transport=transport) as session:
+            session.start({"seconds": 4.0, "steps": 1})
+            assert _timed(session.output) < BOUND
+
+    async def main() -> None:
+        async with _async_client(agent_server.url, agent_server) as base:
+            client = base.with_options(stream_idle_timeout=IDLE)
+            async with client.thread_stream(assistant_id="slow", transport=transport) as session:
+                await session.start({"seconds": 4.0, "steps": 1})
+                started = time.monotonic()
+                with pytest.raises(APITimeoutError, match="no event for 1 s while waiting"):
+                    await session.output()
+                assert time.monotonic() - started < BOUND
+
+    asyncio.run(main())
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_a_pause_between_runs_is_not_idleness(agent_server: RunningAgentServer, transport: str) -> None:
+    """The idle clock runs only while a caller waits: a user who pauses 6 s between runs (the server's
+    5-second heartbeats pile up unread on SSE) with a 2-second idle timeout reads the next run fine."""
+    with _sync_client(agent_server.url, agent_server) as base:
+        client = base.with_options(stream_idle_timeout=2.0)
+        with client.thread_stream(assistant_id=GRAPH, transport=transport) as session:
+            session.start({"topic": "first", "count": 1})
+            assert session.output()["topic"] == "first"
+            time.sleep(6.0)
+            session.start({"topic": "second", "count": 1})
+            assert session.output()["topic"] == "second" and session.reconnects == 0
+
+    async def main() -> None:
+        async with _async_client(agent_server.url, agent_server) as base:
+            client = base.with_options(stream_idle_timeout=2.0)
+            async with client.thread_stream(assistant_id=GRAPH, transport=transport) as session:
+                await session.start({"topic": "first", "count": 1})
+                assert (await session.output())["topic"] == "first"
+                await asyncio.sleep(6.0)
+                await session.start({"topic": "second", "count": 1})
+                assert (await session.output())["topic"] == "second" and session.reconnects == 0
+
+    asyncio.run(main())
