@@ -33,6 +33,7 @@ from ._exceptions import (
     NotFoundError,
     StreamError,
     StreamGapError,
+    ThreadBusyError,
 )
 from ._json import loads
 from ._requests import encode_json
@@ -117,8 +118,34 @@ def protocol_error(answer: dict[str, Any], method: str) -> LmsystemsError:
     """The exception for a protocol error answer: its code decides the class, `body` keeps the answer."""
     code = str(answer.get("error") or "unknown_error")
     message = str(answer.get("message") or "no message")
+    if method == "run.start" and code == "unknown_error" and BUSY in message:
+        return ThreadBusyError(
+            f"run.start was refused by the agent server: the thread is busy and the multitask strategy "
+            f"is 'reject' ({message})",
+            status_code=409,
+            body=answer,
+        )
     cls = ERROR_CLASSES.get(code, APIResponseError)
     return cls(f"{method} was refused by the agent server ({code}): {message}", body=answer)
+
+
+#: run.start with multitaskStrategy "reject" on a busy thread: the server's run creation raises its HTTP 409
+#: and the command handler answers it as `unknown_error` with the message "409: Thread is already running a
+#: task. ..." (langgraph-api 0.16, event_streaming/service.py `_handle_run_start`).
+BUSY = "Thread is already running a task"
+
+
+def lost_answer(method: str, thread_id: str | None, where: str) -> str:
+    """What a user needs to know when a command's connection dropped before its answer came."""
+    done = {
+        "run.start": "the run may have started",
+        "input.respond": "the interrupt may have been answered and a run resumed",
+    }.get(method, "it may have taken effect")
+    return (
+        f"the connection dropped ({where}) before {method} was answered: {done}. Check before sending it "
+        f"again: list the thread's runs (client.runs.list({thread_id!r})) and look for one that is "
+        "pending or running"
+    )
 
 
 def command_result(answer: Any, method: str) -> dict[str, Any]:
@@ -265,6 +292,10 @@ class EventLog:
         """Before sending a command that starts a run: remember where the connection was."""
         self.requested += 1
         return self._runnings
+
+    def unask(self) -> None:
+        """The command asked for with `asking` failed: no run of the session comes from it."""
+        self.requested -= 1
 
     def claim(self, run_id: str | None, mark: int) -> None:
         """The command sent at `mark` started a run (`run_id` when the answer named it)."""

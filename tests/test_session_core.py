@@ -15,6 +15,7 @@ from lmsystems import (
     NotFoundError,
     StreamError,
     StreamGapError,
+    ThreadBusyError,
 )
 from lmsystems._session_core import (
     KEEP_RUNS,
@@ -269,3 +270,26 @@ def test_nothing_is_delivered_twice_across_reconnects(seen: list[str], new: list
     assert len(delivered) == len(set(delivered))
     assert delivered == [*seen, *new]
     assert guard.take_gap() is None
+
+
+def test_a_refused_reject_is_thread_busy() -> None:
+    """The server's answer when run.start with multitaskStrategy "reject" meets a busy thread (its HTTP 409
+    from run creation, caught by the command handler: langgraph-api 0.16 event_streaming/service.py)."""
+    answer = {
+        "type": "error",
+        "id": 3,
+        "error": "unknown_error",
+        "message": "409: Thread is already running a task. Wait for it to finish or choose a different "
+        "multitask strategy.",
+    }
+    error = command_result_error(answer, "run.start")
+    assert isinstance(error, ThreadBusyError) and error.status_code == 409 and error.body == answer
+    assert not isinstance(command_result_error(answer, "input.respond"), ThreadBusyError)
+    other = {**answer, "message": "something else broke"}
+    assert type(command_result_error(other, "run.start")) is APIResponseError
+
+
+def command_result_error(answer: dict[str, Any], method: str) -> Exception:
+    with pytest.raises(Exception) as raised:
+        command_result(answer, method)
+    return raised.value

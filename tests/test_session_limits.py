@@ -17,6 +17,7 @@ from support.agent_server import RunningAgentServer
 from support.fault_proxy import FaultPlan, start_fault_proxy
 
 from lmsystems import (
+    APIConnectionError,
     APITimeoutError,
     LmsystemsClient,
     StreamGapError,
@@ -155,3 +156,38 @@ def test_a_pause_between_runs_is_not_idleness(agent_server: RunningAgentServer, 
                 assert (await session.output())["topic"] == "second" and session.reconnects == 0
 
     asyncio.run(main())
+
+
+# ------------------------------------------------------------------------------------ refused commands
+
+
+COMMANDS_PATH = r"/threads/[^/]+/commands"
+LOST = r"before run\.start was answered: the run may have started\. Check before sending it again: list"
+
+
+def test_sse_command_answer_lost(agent_server: RunningAgentServer) -> None:
+    """The fault proxy forwards run.start and drops the connection instead of the answer: the
+    APIConnectionError says the run may have started and how to check; the check finds it."""
+    plan = FaultPlan().lose_answer(method="POST", path=COMMANDS_PATH)
+    with (
+        start_fault_proxy(agent_server.url, plan) as proxy,
+        _sync_client(proxy.url, agent_server) as client,
+        client.thread_stream(assistant_id=GRAPH) as session,
+    ):
+        with pytest.raises(APIConnectionError, match=LOST):
+            session.start({"topic": "lost", "count": 1})
+        assert len(client.runs.list(session.thread_id)) == 1  # it did start
+
+    async def main(url: str) -> None:
+        async with (
+            _async_client(url, agent_server) as client,
+            client.thread_stream(assistant_id=GRAPH) as session,
+        ):
+            with pytest.raises(APIConnectionError, match=LOST):
+                await session.start({"topic": "lost", "count": 1})
+            assert len(await client.runs.list(session.thread_id)) == 1
+
+    plan = FaultPlan().lose_answer(method="POST", path=COMMANDS_PATH)
+    with start_fault_proxy(agent_server.url, plan) as proxy:
+        asyncio.run(main(proxy.url))
+

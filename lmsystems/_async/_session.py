@@ -55,6 +55,7 @@ from .._session_core import (
     encode_command,
     is_root,
     lifecycle_status,
+    lost_answer,
     respond_params,
     run_start_params,
     ws_failure,
@@ -342,7 +343,11 @@ class AsyncThreadStream:
         )
         await self._ready()
         mark = self._log.asking()
-        result = await self._command("run.start", params)
+        try:
+            result = await self._command("run.start", params)
+        except BaseException:
+            self._log.unask()  # the projections stay on the last run that did start
+            raise
         run_id = result.get("run_id")
         if not isinstance(run_id, str) or not run_id:
             raise APIResponseError(f"run.start answered no run_id: {result!r:.200}")
@@ -370,7 +375,11 @@ class AsyncThreadStream:
         params = respond_params(target, value)
         await self._ready()
         mark = self._log.asking()
-        await self._command("input.respond", params)
+        try:
+            await self._command("input.respond", params)
+        except BaseException:
+            self._log.unask()
+            raise
         self._log.claim(None, mark)
 
     async def _ready(self) -> None:
@@ -386,13 +395,16 @@ class AsyncThreadStream:
         if connection is None:
             raise APIConnectionError("this session has no connection")
         if not connection.inline_commands:
-            answer = await connection.command({"id": command_id, "method": method, "params": params})
+            try:
+                answer = await connection.command({"id": command_id, "method": method, "params": params})
+            except APIConnectionError as lost:
+                raise type(lost)(lost_answer(method, self._thread_id, str(lost))) from None
             return command_result(answer, method)
         await connection.send(encode_command(command_id, method, params))
         while command_id not in self._answers:
             if connection is not self._connection:
                 raise APIConnectionError(
-                    f"the connection dropped before {method} was answered: whether it took effect is unknown"
+                    lost_answer(method, self._thread_id, str(self._last_error or "the server closed it"))
                 )
             await self._pump()
         return command_result(self._answers.pop(command_id), method)
