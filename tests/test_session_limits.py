@@ -190,4 +190,3 @@ def test_sse_command_answer_lost(agent_server: RunningAgentServer) -> None:
     plan = FaultPlan().lose_answer(method="POST", path=COMMANDS_PATH)
     with start_fault_proxy(agent_server.url, plan) as proxy:
         asyncio.run(main(proxy.url))
-
