@@ -91,26 +91,34 @@ class BodyCap:
     raises `zlib.error`; an encoding we did not ask for raises UnsupportedEncodingError.
     """
 
-    __slots__ = ("_buffer", "_inflater", "limit", "over")
+    __slots__ = ("_inflater", "_pieces", "_size", "limit", "over")
 
     def __init__(self, content_encoding: str | None, limit: int) -> None:
         self._inflater = inflater(content_encoding)
         self.limit = limit
         self.over = False
-        self._buffer = bytearray()
+        # Pieces, joined once at the end: a growing bytearray over-allocates (1/8) as it grows, which
+        # a body at the cap pays for.
+        self._pieces: list[bytes] = []
+        self._size = 0
 
     def feed(self, data: bytes) -> bool:
         """Add raw (still encoded) bytes; False once the decoded body passed the cap (stop reading)."""
         for piece in (data,) if self._inflater is None else self._inflater.pieces(data):
-            room = self.limit - len(self._buffer)
+            room = self.limit - self._size
             if len(piece) > room:
-                self._buffer += piece[:room]
+                self._pieces.append(piece[:room])
+                self._size = self.limit
                 self.over = True
                 return False
-            self._buffer += piece
+            self._pieces.append(piece)
+            self._size += len(piece)
         return True
 
     @property
-    def buffer(self) -> bytearray:
-        """The decoded body (its first `limit` bytes when it was over the cap), not copied."""
-        return self._buffer
+    def buffer(self) -> bytes:
+        """The decoded body (its first `limit` bytes when it was over the cap)."""
+        pieces = self._pieces
+        body = pieces[0] if len(pieces) == 1 else b"".join(pieces)
+        self._pieces = [body]
+        return body

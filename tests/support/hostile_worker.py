@@ -5,8 +5,9 @@ and writes one JSON request per line on its stdin; for each it answers one JSON 
 
 - ``error``: the exception's ``module.qualname`` (None when the call succeeded), ``mro`` its classes;
 - ``elapsed``: seconds the call took (client creation included);
-- ``rss_growth``: bytes by which the peak resident set grew during the call (Linux: the peak is reset
-  through ``/proc/self/clear_refs`` before each call, then read from ``VmHWM``);
+- ``rss_growth``: bytes by which the peak resident set grew during the call (Linux: freed memory is
+  given back with ``malloc_trim`` and the peak reset through ``/proc/self/clear_refs`` before each call,
+  then read from ``VmHWM``);
 - ``leaks``: the channels in which one of the request's ``canaries`` appeared: ``str``, ``repr``, the
   ``__cause__``/``__context__`` chain, ``traceback.format_exception``, the pickle (bytes and the
   unpickled error's str/repr/attributes), and every log record of every logger (the root logger is at
@@ -21,6 +22,8 @@ A request: ``{"flavour": "sync"|"async", "client": {constructor kwargs}, "call":
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import inspect
 import io
 import json
@@ -70,8 +73,15 @@ def _status(field: str) -> int:
 
 
 def _reset_peak() -> None:
+    """Give freed memory back (else a case could reuse what an earlier one left resident, unmeasured),
+    then reset the peak to the current resident set."""
+    gc.collect()
+    _LIBC.malloc_trim(0)
     with open("/proc/self/clear_refs", "w", encoding="ascii") as clear:
         clear.write("5")
+
+
+_LIBC = ctypes.CDLL("libc.so.6")
 
 
 class _Records(logging.Handler):
@@ -156,8 +166,8 @@ def handle(request: dict[str, Any], records: _Records) -> dict[str, Any]:
     os.environ.update(request.get("env", {}))  # test code: the variables a case's user would have set
     records.texts.clear()
     try:
-        before = _status("VmRSS")
         _reset_peak()
+        before = _status("VmRSS")
         started = time.monotonic()
         error = _run(request)
         elapsed = time.monotonic() - started
