@@ -39,6 +39,8 @@ from ._json import loads
 from ._requests import encode_json
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from langchain_protocol.protocol import Event
 
 #: Every channel a session subscribes to (updates, custom and tools need the graph's stream_transformers).
@@ -283,6 +285,8 @@ class EventLog:
         self._runnings = 0  # root `running` events seen on the connection
         self._stray: tuple[str | None, int, list[Event]] | None = None  # a run not (yet) ours
         self._feeding: Run | None = None
+        #: Called for every root `running` event fed (a run of the thread begins): the ReplayGuard's cue.
+        self.on_running: Callable[[], None] | None = None
 
     @property
     def current(self) -> Run | None:
@@ -328,6 +332,8 @@ class EventLog:
     def feed(self, event: Event) -> None:
         if event["method"] == "lifecycle" and is_root(event) and lifecycle_status(event) == "running":
             self._runnings += 1
+            if self.on_running is not None:
+                self.on_running()
             run_id = run_id_of(event)
             if self._matches(run_id, self._runnings):
                 self._stray = None
@@ -426,8 +432,12 @@ class ReplayGuard:
     """
 
     def __init__(self) -> None:
-        #: `_raw_key`s of the events delivered (appended to by the reader's fast path too).
+        #: `_raw_key`s of the events delivered (appended to by the reader's fast path too), from the start
+        #: of the last KEEP_RUNS runs of the thread on: older ones are let go (see `run_began`).
         self.seen: list[tuple[str, list[str], Any]] = []
+        self._starts: list[int] = []  # positions in `seen` of the root `running` events kept
+        self._dropped_runs = 0  # runs (root `running` events) let go from the front of `seen`
+        self._prefix: int | None = None  # in a replay: old runs' starts skipped so far (None: past them)
         self._position: int | None = None  # in a replay: how much of `_seen` it went through so far
         self._omitted: dict[str, int] = {}  # per method: seen events the replay left out
         self._during_run = False
@@ -442,8 +452,22 @@ class ReplayGuard:
         """A new connection starts: its replay begins. `during_run`: the old one dropped while a run was
         going on, so the run may have sent events the replay does not hold."""
         self._position = 0
+        self._prefix = 0 if self._dropped_runs else None
         self._omitted = {}
         self._during_run = self._during_run or during_run
+
+    def run_began(self) -> None:
+        """The event just filed in `seen` is a root `running` event: a run of the thread begins. Keys
+        older than the last KEEP_RUNS runs' are let go (a replay recognises those runs by counting
+        their `running` events), so a long session holds the keys of a bounded number of runs."""
+        starts = self._starts
+        starts.append(len(self.seen) - 1)
+        if len(starts) <= KEEP_RUNS or self._position is not None:
+            return  # (during a replay positions must stay put: the next run's start trims)
+        cut = starts[-KEEP_RUNS]
+        del self.seen[:cut]
+        self._dropped_runs += len(starts) - KEEP_RUNS
+        self._starts = [start - cut for start in starts[-KEEP_RUNS:]]
 
     def admit(self, event: Event) -> bool:
         """Whether to pass this event on (False: it was delivered before)."""
@@ -453,6 +477,20 @@ class ReplayGuard:
             seen.append((event["method"], event["params"]["namespace"], event.get("event_id")))
             return True
         key = replay_key(event)
+        if self._prefix is not None:
+            # The replay of runs whose keys were let go: skip it, counting their starts.
+            if seen and _same(seen[0], key):
+                self._prefix = None
+                self._replayed(1)
+                return False
+            if not (
+                event["method"] == "lifecycle" and is_root(event) and lifecycle_status(event) == "running"
+            ):
+                return False
+            if self._prefix < self._dropped_runs:
+                self._prefix += 1
+                return False
+            self._prefix = None  # a run beyond those let go that is not the first kept: match it below
         if position < len(seen) and _same(seen[position], key):
             self._replayed(position + 1)
             return False
@@ -496,6 +534,7 @@ class ReplayGuard:
     def replay_ended(self) -> None:
         """The connection ended (during its replay or after): the next one replays from the start again."""
         self._position = None
+        self._prefix = None
         self._omitted = {}
 
     def take_gap(self) -> str | None:

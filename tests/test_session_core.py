@@ -293,3 +293,79 @@ def command_result_error(answer: dict[str, Any], method: str) -> Exception:
     with pytest.raises(Exception) as raised:
         command_result(answer, method)
     return raised.value
+
+
+def _thread_runs(count: int, size: int) -> list[Any]:
+    """The events of `count` runs of a thread, `size` value events each, as the server replays them."""
+    events: list[Any] = []
+    for r in range(count):
+        events.append(running(f"r{r}"))
+        events += [event("values", {"n": n}, event_id=f"{r}-{n}") for n in range(size)]
+        events.append(ended("completed", f"r{r}"))
+    return events
+
+
+def _wired() -> tuple[EventLog, ReplayGuard]:
+    log, guard = EventLog(), ReplayGuard()
+    log.on_running = guard.run_began  # as a session wires them
+    return log, guard
+
+
+def _read(log: EventLog, guard: ReplayGuard, events: list[Any]) -> list[Any]:
+    admitted = []
+    for e in events:  # as the session reads: each event admitted, then filed
+        if guard.admit(e):
+            log.feed(e)
+            admitted.append(e)
+    return admitted
+
+
+def test_the_matcher_keeps_the_keys_of_a_bounded_number_of_runs() -> None:
+    """A long session: 500 runs of 20 events. The keys kept never exceed those of KEEP_RUNS runs (plus
+    the run beginning), and a reconnect after all of them still delivers exactly what is new."""
+    log, guard = _wired()
+    size = 20
+    history = _thread_runs(500, size)
+    most = 0
+    for r in range(500):
+        log.asking()
+        log.claim(f"r{r}", 0)
+        _read(log, guard, history[r * (size + 2) : (r + 1) * (size + 2)])
+        most = max(most, len(guard.seen))
+    assert most <= (KEEP_RUNS + 1) * (size + 2)
+    assert len(guard.seen) <= KEEP_RUNS * (size + 2)
+    # A drop between runs: the new connection replays all 500 runs, then a new one comes.
+    guard.reconnected()
+    assert _read(log, guard, history) == []
+    more = _thread_runs(501, size)[500 * (size + 2) :]
+    log.asking()
+    log.claim("r500", 0)
+    assert _read(log, guard, more) == more
+    assert guard.take_gap() is None and log.current is not None and log.current.run_id == "r500"
+    # During a run: its first half was delivered, the replay holds all of it plus what came meanwhile.
+    later = _thread_runs(502, size)[501 * (size + 2) :]
+    log.asking()
+    log.claim("r501", 0)
+    assert _read(log, guard, later[:10]) == later[:10]
+    guard.reconnected(during_run=True)
+    assert _read(log, guard, [*history, *more, *later]) == later[10:]
+    assert guard.take_gap() is not None  # a repair during a run always names the gap
+    assert len(guard.seen) <= (KEEP_RUNS + 1) * (size + 2)
+
+
+def test_a_replay_whose_old_runs_are_gone_still_delivers_the_new_ones() -> None:
+    """The server's replay may no longer hold runs whose keys were let go: counting their starts runs
+    out at a run that is new, which is then matched as usual (nothing lost, nothing twice)."""
+    log, guard = _wired()
+    history = _thread_runs(5, 3)
+    for r in range(5):
+        log.asking()
+        log.claim(f"r{r}", 0)
+        _read(log, guard, history[r * 5 : (r + 1) * 5])
+    guard.reconnected()
+    newer = _thread_runs(6, 3)[25:]
+    # The replay lost run r1's events entirely, but starts at r0 and holds r2..r4 and the new r5.
+    replay = [*history[:5], *history[10:], *newer]
+    log.asking()
+    log.claim("r5", 0)
+    assert _read(log, guard, replay) == newer

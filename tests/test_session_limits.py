@@ -23,6 +23,7 @@ from lmsystems import (
     StreamGapError,
     SyncLmsystemsClient,
 )
+from lmsystems._session_core import KEEP_RUNS, lifecycle_status, replay_key
 
 GRAPH = "session_events"
 EVENTS_PATH = r"/threads/[^/]+/stream/events"
@@ -190,3 +191,72 @@ def test_sse_command_answer_lost(agent_server: RunningAgentServer) -> None:
     plan = FaultPlan().lose_answer(method="POST", path=COMMANDS_PATH)
     with start_fault_proxy(agent_server.url, plan) as proxy:
         asyncio.run(main(proxy.url))
+
+
+# --------------------------------------------------------------------------------------- bounded memory
+
+RUNS = 25
+STEP = {"seconds": 0.0, "steps": 1}  # the `slow` graph's state keeps its size: one step per run
+
+
+def _kept_runs(session: Any) -> int:
+    """How many runs' worth of keys the reconnect matcher holds (root `running` events among them)."""
+    return sum(
+        1
+        for method, namespace, event_id in session._guard.seen
+        if method == "lifecycle" and not namespace and str(event_id).endswith("running")
+    )
+
+
+def test_sync_long_session_keeps_a_bounded_matcher(agent_server: RunningAgentServer) -> None:
+    """25 runs on one SSE session: the matcher keeps the keys of at most KEEP_RUNS + 1 runs throughout;
+    then the connection is dropped between runs, and the replay of all 25 runs delivers nothing twice."""
+    with (
+        start_fault_proxy(agent_server.url, FaultPlan()) as proxy,
+        _sync_client(proxy.url, agent_server) as client,
+        client.thread_stream(assistant_id="slow") as session,
+    ):
+        kept = []
+        for _ in range(RUNS):
+            session.start(STEP)
+            events = [event["method"] for event in session]
+            assert events[0] == "lifecycle" and session.status == "completed"
+            kept.append((len(session._guard.seen), _kept_runs(session)))
+        assert max(runs for _, runs in kept) <= KEEP_RUNS + 1
+        assert max(keys for keys, _ in kept) <= (KEEP_RUNS + 1) * max(len(events), 1) * 2
+        proxy.drop_connections()
+        # The session notices the drop only when it reads, after this start: it names a possible gap.
+        session.start(STEP)
+        after, gaps = [], 0
+        iterator = iter(session)
+        while True:
+            try:
+                after.append(next(iterator))
+            except StreamGapError:
+                gaps += 1
+            except StopIteration:
+                break
+        assert session.output()["completed"] == 1 and session.reconnects == 1 and gaps <= 1
+        # The replay of all 26 runs delivered this run's events once each, none of the older runs'.
+        keys = [replay_key(event) for event in after]
+        assert len(keys) == len(set(keys)) and len(after) <= len(events)
+        assert [
+            lifecycle_status(e) for e in after if e["method"] == "lifecycle" and not e["params"]["namespace"]
+        ][-1] == "completed"
+        assert sum(lifecycle_status(e) == "running" for e in after) <= 1
+        assert session._log._runnings == RUNS + 1  # the matcher passed on no older run's start
+        assert _kept_runs(session) <= KEEP_RUNS + 1
+
+
+def test_async_long_websocket_session_keeps_a_bounded_matcher(agent_server: RunningAgentServer) -> None:
+    async def main() -> None:
+        async with (
+            _async_client(agent_server.url, agent_server) as client,
+            client.thread_stream(assistant_id="slow", transport="websocket") as session,
+        ):
+            for _ in range(RUNS):
+                await session.start(STEP)
+                assert (await session.output())["completed"] == 1
+                assert _kept_runs(session) <= KEEP_RUNS + 1
+
+    asyncio.run(main())

@@ -233,6 +233,7 @@ class AsyncThreadStream:
         self._limits = limits
         self._log = EventLog()
         self._guard = ReplayGuard()
+        self._log.on_running = self._guard.run_began
         self._connection: _AsyncSSE | _AsyncWebSocket | None = None
         self._endpoint: Endpoint | None = None
         self._answers: dict[int, Any] = {}
