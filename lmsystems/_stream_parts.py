@@ -19,6 +19,7 @@ from ._interrupts import interrupts_in_part, run_error
 from ._json import loads
 from ._resume import ResumeTracker
 from ._settings import StreamLimits
+from ._stream_part_types import PART_TYPES, AnyStreamPart
 from ._types import StreamPart
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lmsystems")
 
+_kind_of = PART_TYPES.get
+
 
 class Step(NamedTuple):
     """What a stream does after its connection closed cleanly (the default: it ended)."""
@@ -34,7 +37,7 @@ class Step(NamedTuple):
     #: Read this request's stream next, at once (None: the stream ended, unless `reason` is set).
     spec: RequestSpec | None = None
     #: A part to deliver before that.
-    notice: StreamPart | None = None
+    notice: AnyStreamPart | None = None
     #: Reconnect after a backoff, for this reason (counts as a failure).
     reason: str | None = None
 
@@ -72,8 +75,9 @@ class StreamProgress:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return bool(self.interrupts)
 
-    def part(self, event: str, data: str, event_id: str | None) -> StreamPart:
-        """The part for one event; `event: error` raises the run's RunError."""
+    def part(self, event: str, data: str, event_id: str | None) -> AnyStreamPart:
+        """The part for one event, of its event's kind (a plain StreamPart for an event the spec does not
+        name, e.g. a subgraph's `updates|sub:1`); `event: error` raises the run's RunError."""
         try:
             value: Any = loads(data) if data else None
         except ValueError:
@@ -90,7 +94,9 @@ class StreamProgress:
             found = interrupts_in_part(event, value)
             if found is not None:
                 self.interrupts = found
-        return StreamPart(event, value, event_id)
+        # The kind is known at run time only (and a namespaced event is a plain StreamPart, outside the
+        # union the stream promises): no cast() call on this hot path.
+        return _kind_of(event, StreamPart)(event, value, event_id)  # type: ignore[return-value]
 
     def note_metadata(self, data: str) -> None:
         """A `metadata` event that is not delivered: its run id and attempt are noted all the same."""

@@ -11,10 +11,10 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .._stream_part_types import AnyStreamPart
 from .._stream_parts import StreamProgress
 from .._text import TokenText
 from .._tracing import StreamTrace
-from .._types import StreamPart
 from ._stream_loop import follow
 
 if TYPE_CHECKING:
@@ -37,7 +37,7 @@ class AsyncRunStream:
         self._core = core
         self._strategy = strategy
         self._progress: StreamProgress = strategy.progress
-        self._parts: AsyncIterator[StreamPart] | None = None
+        self._parts: AsyncIterator[AnyStreamPart] | None = None
 
     @property
     def thread_id(self) -> str | None:
@@ -82,7 +82,7 @@ class AsyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return self._progress.interrupted
 
-    def __aiter__(self) -> AsyncIterator[StreamPart]:
+    def __aiter__(self) -> AsyncIterator[AnyStreamPart]:
         # The parts generator itself: a loop over the stream pays no wrapper call per part (unless the
         # application traces with OpenTelemetry: then the stream's span wraps it).
         if self._parts is None:
@@ -91,7 +91,7 @@ class AsyncRunStream:
             self._parts = parts if trace is None else traced(parts, self._progress, trace)
         return self._parts
 
-    async def __anext__(self) -> StreamPart:
+    async def __anext__(self) -> AnyStreamPart:
         return await self.__aiter__().__anext__()
 
     async def __aenter__(self) -> AsyncRunStream:
@@ -118,14 +118,14 @@ class AsyncRunStream:
             if piece:
                 yield piece
 
-    async def collect(self) -> list[StreamPart]:
+    async def collect(self) -> list[AnyStreamPart]:
         """Read the whole stream into a list."""
         return [part async for part in self]
 
 
 async def traced(
-    parts: AsyncIterator[StreamPart], progress: StreamProgress, trace: StreamTrace
-) -> AsyncIterator[StreamPart]:
+    parts: AsyncIterator[AnyStreamPart], progress: StreamProgress, trace: StreamTrace
+) -> AsyncIterator[AnyStreamPart]:
     """`parts` inside the stream's span: current while the stream works, not while the caller does."""
     error: BaseException | None = None
     try:

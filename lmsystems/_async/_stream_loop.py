@@ -19,8 +19,8 @@ from .. import _retry
 from .._event_reader import EventReader
 from .._exceptions import APIConnectionError, APITimeoutError, StreamError
 from .._resume import Resync
+from .._stream_part_types import AnyStreamPart
 from .._transport import attempt_ends
-from .._types import StreamPart
 from ._events import iter_events
 from ._io import sleep
 
@@ -33,7 +33,7 @@ logger = logging.getLogger("lmsystems")
 
 async def follow(
     core: AsyncCore, strategy: AsyncRunStrategy | AsyncThreadStrategy
-) -> AsyncIterator[StreamPart]:
+) -> AsyncIterator[AnyStreamPart]:
     """The stream's parts, reconnecting as the strategy says."""
     progress = strategy.progress
     limits = progress.limits

@@ -19,6 +19,7 @@ import httpx
 from .._exceptions import ConflictError, LmsystemsError
 from .._requests import RequestSpec
 from .._sse import ServerSentEvent
+from .._stream_part_types import MetadataPart
 from .._stream_parts import END, Step, StreamProgress
 from .._stream_plan import (
     CLOCK_SLACK_MS,
@@ -37,7 +38,6 @@ from .._stream_plan import (
     run_status,
     wanted,
 )
-from .._types import StreamPart
 
 if TYPE_CHECKING:
     from ._runs import SyncRuns
@@ -253,14 +253,14 @@ class SyncThreadStrategy:
             return deque([None])
         return repair_plan(runs, event_ms(self.tracker.last_event_id) or self._joined_at_ms)
 
-    def _run_ended(self, run_id: str) -> StreamPart:
+    def _run_ended(self, run_id: str) -> MetadataPart:
         """The thread stream's notice that a run ended, which a run's own stream does not send.
 
         It carries the id of the run's last event (the server's own notice has the same or a later id).
         """
         self._ended_runs.add(run_id)
         self.progress.events_delivered += 1
-        return StreamPart("metadata", {"status": "run_done", "run_id": run_id}, self.tracker.last_event_id)
+        return MetadataPart("metadata", {"status": "run_done", "run_id": run_id}, self.tracker.last_event_id)
 
     def _announced(self, event: ServerSentEvent) -> bool:
         return bool(self._ended_runs) and is_run_end(event, self._ended_runs)

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from .._stream_part_types import AnyStreamPart
 from .._stream_parts import StreamProgress
 from .._text import TokenText
 from .._tracing import StreamTrace
-from .._types import StreamPart
 from ._stream_loop import follow
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ class SyncRunStream:
         self._core = core
         self._strategy = strategy
         self._progress: StreamProgress = strategy.progress
-        self._parts: Iterator[StreamPart] | None = None
+        self._parts: Iterator[AnyStreamPart] | None = None
 
     @property
     def thread_id(self) -> str | None:
@@ -83,7 +83,7 @@ class SyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return self._progress.interrupted
 
-    def __iter__(self) -> Iterator[StreamPart]:
+    def __iter__(self) -> Iterator[AnyStreamPart]:
         # The parts generator itself: a loop over the stream pays no wrapper call per part (unless the
         # application traces with OpenTelemetry: then the stream's span wraps it).
         if self._parts is None:
@@ -92,7 +92,7 @@ class SyncRunStream:
             self._parts = parts if trace is None else traced(parts, self._progress, trace)
         return self._parts
 
-    def __next__(self) -> StreamPart:
+    def __next__(self) -> AnyStreamPart:
         return self.__iter__().__next__()
 
     def __enter__(self) -> SyncRunStream:
@@ -119,12 +119,14 @@ class SyncRunStream:
             if piece:
                 yield piece
 
-    def collect(self) -> list[StreamPart]:
+    def collect(self) -> list[AnyStreamPart]:
         """Read the whole stream into a list."""
         return [part for part in self]
 
 
-def traced(parts: Iterator[StreamPart], progress: StreamProgress, trace: StreamTrace) -> Iterator[StreamPart]:
+def traced(
+    parts: Iterator[AnyStreamPart], progress: StreamProgress, trace: StreamTrace
+) -> Iterator[AnyStreamPart]:
     """`parts` inside the stream's span: current while the stream works, not while the caller does."""
     error: BaseException | None = None
     try:

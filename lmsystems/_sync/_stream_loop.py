@@ -20,8 +20,8 @@ from .. import _retry
 from .._event_reader import EventReader
 from .._exceptions import APIConnectionError, APITimeoutError, StreamError
 from .._resume import Resync
+from .._stream_part_types import AnyStreamPart
 from .._transport import attempt_ends
-from .._types import StreamPart
 from ._events import iter_events
 from ._io import sleep
 
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lmsystems")
 
 
-def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> Iterator[StreamPart]:
+def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> Iterator[AnyStreamPart]:
     """The stream's parts, reconnecting as the strategy says."""
     progress = strategy.progress
     limits = progress.limits

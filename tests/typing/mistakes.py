@@ -28,3 +28,17 @@ def sync_mistakes(thread: Thread) -> None:
     client = SyncLmsystemsClient(graph_name="g", api_kye="k")  # error
     client.stream_run(thread, {}, stream_mode="mesages")  # error
     client.stream_run(thread, {}, stream_modes="values")  # error
+
+
+async def stream_mistakes(client: LmsystemsClient, thread: Thread) -> None:
+    async for part in client.stream_run(thread, {}, stream_mode="messages-tuple"):
+        if part.event == "messages":
+            part.data["content"]  # error
+            part.data[0]["contnet"]  # error
+            part.data[0]["content"].upper()  # error
+        elif part.event == "values":
+            part.data[0]  # error
+        elif part.event == "metadata":
+            part.data["run_id"] + 1  # error
+        elif part.event == "messages-tuple":  # error
+            pass
