@@ -13,8 +13,8 @@ from typing import Literal, NotRequired, TypeAlias, TypedDict
 
 from ._types import StreamPart
 
-#: Any JSON value, as decoded (objects are dicts, arrays lists).
 JSON: TypeAlias = bool | int | float | str | list["JSON"] | dict[str, "JSON"] | None
+"""Any JSON value, as decoded (objects are dicts, arrays lists)."""
 JSONObject: TypeAlias = dict[str, JSON]
 
 
@@ -117,7 +117,6 @@ class ObjectPart(StreamPart):
     data: JSONObject  # pyright: ignore[reportIncompatibleVariableOverride]
 
 
-#: The element type of a stream: narrow it with `part.event == "..."` (or `isinstance`).
 AnyStreamPart: TypeAlias = (
     MessagesPart
     | MessagesListPart
@@ -128,6 +127,8 @@ AnyStreamPart: TypeAlias = (
     | CustomPart
     | ObjectPart
 )
+"""The element type of a stream: a union of `StreamPart` kinds, narrowed by `part.event == "..."` (or
+`isinstance`)."""
 
 #: The kind of part for each event name (others: a plain StreamPart).
 PART_TYPES: dict[str, type[StreamPart]] = {
