@@ -92,6 +92,10 @@ class StreamPart(NamedTuple):
         `print(part.text or "", end="")`. For the text of a whole stream, see `stream.text()`."""
         return token_text(self.event, self.data)
 
+    def __repr__(self) -> str:
+        # Every kind (MessagesPart, ...) prints as the StreamPart it is, as langgraph-sdk's parts do.
+        return f"StreamPart(event={self.event!r}, data={self.data!r}, id={self.id!r})"
+
 
 class StreamMode(enum.StrEnum):
     """What a run streams (strings with these values are accepted everywhere too)."""

@@ -222,3 +222,27 @@ def test_a_batch_run_with_an_unknown_option_names_it() -> None:
         InputError, match=r"runs\[1\] has an unknown run option 'stream_modes' \(did you mean"
     ):
         asyncio.run(attempt())
+
+
+def test_each_event_becomes_its_kind_of_part_and_stays_a_stream_part() -> None:
+    import pickle
+
+    from lmsystems import MessagesPart, MetadataPart, StreamPart, UpdatesPart, ValuesPart
+    from lmsystems._stream_parts import StreamProgress
+
+    progress = StreamProgress(thread_id="t1")
+    chunk = '[{"type": "AIMessageChunk", "content": "Hi"}, {"langgraph_node": "model"}]'
+    messages = progress.part("messages", chunk, "1-0")
+    assert type(messages) is MessagesPart and isinstance(messages, StreamPart)
+    assert messages.data[0]["content"] == "Hi" and messages.text == "Hi"
+    assert messages == StreamPart("messages", list(messages.data), "1-0")  # still a plain tuple
+    assert repr(messages).startswith("StreamPart(event='messages', data=[{")
+    assert pickle.loads(pickle.dumps(messages)) == messages
+    assert type(pickle.loads(pickle.dumps(messages))) is MessagesPart
+    assert type(progress.part("metadata", '{"run_id": "r1"}', None)) is MetadataPart
+    assert progress.run_id == "r1"
+    assert type(progress.part("values", '{"a": 1}', None)) is ValuesPart
+    assert type(progress.part("updates", '{"node": null}', None)) is UpdatesPart
+    namespaced = progress.part("updates|sub:1", '{"node": {}}', None)
+    assert type(namespaced) is StreamPart and namespaced.data == {"node": {}}
+    assert type(progress.part("unknown-event", "1", None)) is StreamPart
