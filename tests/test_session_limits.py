@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support.agent_server import RunningAgentServer
 from support.fault_proxy import FaultPlan, start_fault_proxy
+from support.tcp_cut_proxy import start_tcp_cut_proxy
 
 from lmsystems import (
     APIConnectionError,
@@ -260,3 +261,31 @@ def test_async_long_websocket_session_keeps_a_bounded_matcher(agent_server: Runn
                 assert _kept_runs(session) <= KEEP_RUNS + 1
 
     asyncio.run(main())
+
+
+def test_websocket_dropped_while_waiting_for_an_answer(agent_server: RunningAgentServer) -> None:
+    """A TCP relay passes run.start (the client's 2nd message: the 1st subscribes) to the server, loses
+    the answer and drops the socket: the session repairs its connection, and the APIConnectionError says
+    the run may have started and how to check; the check finds it. Sync and async."""
+    host, port = agent_server.url.removeprefix("http://").rsplit(":", 1)
+    with (
+        start_tcp_cut_proxy(host, int(port), lose_answer_to=[2, None, 2]) as proxy,
+        _sync_client(proxy.url, agent_server) as client,
+    ):
+        with client.thread_stream(assistant_id=GRAPH, transport="websocket") as session:
+            with pytest.raises(APIConnectionError, match=LOST + r".*client\.runs\.list\('"):
+                session.start({"topic": "lost", "count": 1})
+            assert session.reconnects == 1 and proxy.cuts_applied == 1
+            assert len(client.runs.list(session.thread_id)) == 1  # it did start
+
+        async def main() -> None:
+            async with (
+                _async_client(proxy.url, agent_server) as client,
+                client.thread_stream(assistant_id=GRAPH, transport="websocket") as session,
+            ):
+                with pytest.raises(APIConnectionError, match=LOST):
+                    await session.start({"topic": "lost", "count": 1})
+                assert len(await client.runs.list(session.thread_id)) == 1
+
+        asyncio.run(main())
+        assert proxy.cuts_applied == 2
