@@ -304,7 +304,8 @@ class LmsystemsClient:
         max_reconnects: int | EllipsisType = ...,
         **options: Unpack[RunExtras],
     ) -> AsyncRunStream:
-        """Run the graph on `thread` (None: a stateless run) and stream its parts as `StreamPart`s.
+        """Run the graph on `thread` (None: a stateless run) and stream its parts (`AnyStreamPart`:
+        `StreamPart`s typed by their `event`).
 
         `stream_mode`: one of values, messages, messages-tuple, updates, custom, events, debug, tasks,
         checkpoints, or a list. `multitask_strategy` (reject, rollback, interrupt, enqueue) says what
