@@ -23,6 +23,7 @@ from lmsystems import (
     LmsystemsClient,
     StreamGapError,
     SyncLmsystemsClient,
+    ThreadBusyError,
 )
 from lmsystems._session_core import KEEP_RUNS, lifecycle_status, replay_key
 
@@ -161,6 +162,37 @@ def test_a_pause_between_runs_is_not_idleness(agent_server: RunningAgentServer, 
 
 
 # ------------------------------------------------------------------------------------ refused commands
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_reject_on_a_busy_thread_is_thread_busy(agent_server: RunningAgentServer, transport: str) -> None:
+    """run.start with multitask_strategy="reject" while the thread's run goes on (the `slow` graph, 9 s):
+    the server refuses it with its 409 (answered as unknown_error), which the session raises as
+    ThreadBusyError; the session stays on the run that goes on. With an input the server first waits up
+    to 5 s for the thread to settle (it looks for interrupts to resume); with none it refuses at once."""
+    with (
+        _sync_client(agent_server.url, agent_server) as client,
+        client.thread_stream(assistant_id="slow", transport=transport) as session,
+    ):
+        first = session.start({"seconds": 9.0, "steps": 1})
+        with pytest.raises(ThreadBusyError, match="the thread is busy") as raised:
+            session.start({"seconds": 0.1, "steps": 1}, multitask_strategy="reject")
+        assert raised.value.status_code == 409
+        assert session.status is None  # still on the first run, which goes on
+        assert [run["run_id"] for run in client.runs.list(session.thread_id)] == [first]
+
+    async def main() -> None:
+        async with (
+            _async_client(agent_server.url, agent_server) as client,
+            client.thread_stream(assistant_id="slow", transport=transport) as session,
+        ):
+            first = await session.start({"seconds": 9.0, "steps": 1})
+            with pytest.raises(ThreadBusyError, match="the thread is busy"):
+                await session.start(None, multitask_strategy="reject")
+            assert session.status is None
+            assert [run["run_id"] for run in await client.runs.list(session.thread_id)] == [first]
+
+    asyncio.run(main())
 
 
 COMMANDS_PATH = r"/threads/[^/]+/commands"
