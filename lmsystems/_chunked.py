@@ -60,6 +60,22 @@ class BodyDecoder:
         """Whether the whole body was read."""
         return self._state == _DONE
 
+    @property
+    def at_chunk_start(self) -> bool:
+        """Whether the next byte fed starts a chunk-size line (chunked bodies only)."""
+        return self._state == _SIZE and not self._buffer and self.framing == "chunked"
+
+    def to_chunk_end(self) -> int | None:
+        """How many more bytes end the chunk in progress, after which the decoder is at a chunk's
+        start (None when it is not inside a chunk's data or its CRLF)."""
+        if self.framing != "chunked":
+            return None
+        if self._state == _DATA:
+            return self._left + 2
+        if self._state == _CRLF:
+            return 2 - len(self._buffer)
+        return None
+
     def feed(self, data: bytes) -> bytes:
         """The body bytes that `data` (the next bytes from the connection) carries."""
         if self._state == _DONE:

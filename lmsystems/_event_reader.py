@@ -8,8 +8,10 @@ exceptions here.
 
 from __future__ import annotations
 
+from ._chunked import BodyDecoder
 from ._exceptions import APITimeoutError, StreamError
 from ._sse import DEFAULT_MAX_EVENT_BYTES, ServerSentEvent, SSEDecodeError, SSEDecoder, SSETruncatedError
+from ._wire import chunked_events
 
 #: Seconds by which a read timeout may fire early (clock granularity) and still count as the limit.
 SLACK = 0.05
@@ -46,6 +48,20 @@ class EventReader:
         self._now = now
         try:
             events = self._decoder.feed(chunk)
+        except SSEDecodeError as error:
+            self._broken = StreamError(f"broken event stream from {self.where}: {error}")
+            return error.events
+        self._got = bool(events)
+        if events:
+            self._last_event = now
+        return events
+
+    def feed_chunked(self, data: bytes, body: BodyDecoder, now: float) -> list[ServerSentEvent]:
+        """Like `feed()`, for the raw bytes of a chunked body that `body` decodes (`lmsystems._wire`);
+        a broken HTTP framing raises BodyProtocolError."""
+        self._now = now
+        try:
+            events = chunked_events(data, body, self._decoder)
         except SSEDecodeError as error:
             self._broken = StreamError(f"broken event stream from {self.where}: {error}")
             return error.events

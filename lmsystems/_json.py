@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["TooDeepError", "loads"]
+__all__ = ["TooDeepError", "first_try", "loads"]
 
 
 class TooDeepError(ValueError):
@@ -34,7 +34,11 @@ try:
     import orjson
 except ImportError:  # pragma: no cover - interpreters without orjson wheels (e.g. PyPy)
     loads = _slow_loads
+    first_try = _slow_loads
 else:
+    #: The fast decoder alone, for hot loops: when it raises a ValueError, call `loads` (which tries the
+    #: standard library) for the value or the error.
+    first_try = orjson.loads
     _fast_loads = orjson.loads
     _FastError = orjson.JSONDecodeError
 

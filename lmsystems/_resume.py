@@ -141,9 +141,33 @@ class ResumeTracker:
 
         Raises Resync when the connection must be read again from `resume_from()`.
         """
-        if event.id is None:
+        event_id = event.id
+        if event_id is None:
             return self._deliver_all([*self._release_all(), event])
-        order = event_order(event.id)
+        if not self._resumed:  # a stream that never reconnected: nothing held, skipped or suspect
+            key = (event_id, event.event, hash(event.data))
+            keys = self._keys
+            positions = self._index.get(key)
+            if positions is None:
+                self._index[key] = deque((self._offset + len(keys),))
+            else:
+                positions.append(self._offset + len(keys))
+            keys.append(key)
+            if len(keys) > self._window:
+                self._forget_oldest()
+            if event_id == self._last_id:
+                self._shared_ids = True
+            else:
+                self._anchor = self._last_id
+                self._last_id = event_id
+                order = event_order(event_id)
+                if order is not None:
+                    if self._newest is None or order > self._newest:
+                        self._newest = order
+                    if order[1] > 0:
+                        self._counter_ids = True
+            return [event]
+        order = event_order(event_id)
         if order is not None and (self._newest is None or order > self._newest):
             self._newest = order
         if self._skip:
@@ -234,6 +258,14 @@ class ResumeTracker:
         relative = absolute - self._offset
         return self._keys[relative] if 0 <= relative < len(self._keys) else None
 
+    def _forget_oldest(self) -> None:
+        oldest = self._keys.popleft()
+        positions = self._index[oldest]
+        positions.popleft()
+        if not positions:
+            del self._index[oldest]
+        self._offset += 1
+
     def _release_all(self) -> list[ServerSentEvent]:
         held = self._held
         self._held = []
@@ -246,12 +278,7 @@ class ResumeTracker:
             self._index.setdefault(key, deque()).append(self._offset + len(self._keys))
             self._keys.append(key)
             if len(self._keys) > self._window:
-                oldest = self._keys.popleft()
-                positions = self._index[oldest]
-                positions.popleft()
-                if not positions:
-                    del self._index[oldest]
-                self._offset += 1
+                self._forget_oldest()
             event_id = event.id
             if event_id is None:
                 continue

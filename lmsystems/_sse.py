@@ -147,6 +147,22 @@ class SSEDecoder:
         """The last ``id`` field seen (persists across events); ``None`` if never set or reset by ``id:``."""
         return self._last_event_id
 
+    @last_event_id.setter
+    def last_event_id(self, value: str | None) -> None:
+        # Set by a reader that decoded whole events of this stream itself (`lmsystems._wire`).
+        self._last_event_id = value
+
+    @property
+    def max_event_bytes(self) -> int:
+        """The largest line or event data accepted, in bytes."""
+        return self._max
+
+    @property
+    def at_boundary(self) -> bool:
+        """Whether the decoder stands between events: nothing buffered, no field of an event seen, not
+        failed, past the start of the stream (feeding it one whole event then dispatches exactly it)."""
+        return not (self._slow or self._pending or self._in_event)
+
     @property
     def retry(self) -> int | None:
         """The last valid ``retry`` field seen on the stream (reconnection time in milliseconds)."""

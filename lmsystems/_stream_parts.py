@@ -16,7 +16,7 @@ import httpx
 
 from ._exceptions import APIConnectionError, APITimeoutError, LmsystemsError, StreamError
 from ._interrupts import interrupts_in_part, run_error
-from ._json import loads
+from ._json import first_try, loads
 from ._resume import ResumeTracker
 from ._settings import StreamLimits
 from ._stream_part_types import PART_TYPES, AnyStreamPart
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lmsystems")
 
 _kind_of = PART_TYPES.get
+_new_part = tuple.__new__
 
 
 class Step(NamedTuple):
@@ -78,25 +79,34 @@ class StreamProgress:
     def part(self, event: str, data: str, event_id: str | None) -> AnyStreamPart:
         """The part for one event, of its event's kind (a plain StreamPart for an event the spec does not
         name, e.g. a subgraph's `updates|sub:1`); `event: error` raises the run's RunError."""
+        value: Any = None
+        if data:
+            try:
+                value = first_try(data)
+            except ValueError:
+                value = self._value(event, data)
+        if event == "metadata":
+            if isinstance(value, dict):
+                self._note_run(value)
+        elif event == "error":
+            raise run_error(value, run_id=self.run_id, thread_id=self.thread_id)
+        elif type(value) is dict and "__interrupt__" in value:
+            found = interrupts_in_part(event, value)
+            if found is not None:
+                self.interrupts = found
+        # The kind is known at run time only (and a namespaced event is a plain StreamPart, outside the
+        # union the stream promises): no cast() call on this hot path, and no named-tuple constructor.
+        return _new_part(_kind_of(event, StreamPart), (event, value, event_id))  # type: ignore[return-value]
+
+    def _value(self, event: str, data: str) -> Any:
         try:
-            value: Any = loads(data) if data else None
+            return loads(data)
         except ValueError:
             raise StreamError(
                 f"event {event!r} of run {self.run_id} carries data that is not JSON: {data[:200]!r}",
                 events_delivered=self.events_delivered,
                 resumable=False,
             ) from None
-        if event == "metadata" and isinstance(value, dict):
-            self._note_run(value)
-        elif event == "error":
-            raise run_error(value, run_id=self.run_id, thread_id=self.thread_id)
-        elif "__interrupt__" in data:  # a cheap look at the text before the decoded value
-            found = interrupts_in_part(event, value)
-            if found is not None:
-                self.interrupts = found
-        # The kind is known at run time only (and a namespaced event is a plain StreamPart, outside the
-        # union the stream promises): no cast() call on this hot path.
-        return _kind_of(event, StreamPart)(event, value, event_id)  # type: ignore[return-value]
 
     def note_metadata(self, data: str) -> None:
         """A `metadata` event that is not delivered: its run id and attempt are noted all the same."""

@@ -16,6 +16,7 @@ import httpx
 from .._body import READ_SIZE, RawBody, hand_back, raw_read_error, take_over
 from .._body_cap import UnsupportedEncodingError, inflater
 from .._cause import masked
+from .._chunked import BodyProtocolError
 from .._event_reader import EventReader
 from .._exceptions import StreamError
 from .._requests import Endpoint, RequestSpec
@@ -35,7 +36,7 @@ async def iter_events(
     except UnsupportedEncodingError as error:
         raise StreamError(f"the stream from {reader.where} is {error}") from None
     chunks: AsyncIterable[bytes]
-    if raw is not None:
+    if raw is not None:  # the fast path: the bytes after the headers, read from the connection
         chunks = read_raw_body(raw)
     elif in_memory:
         chunks = response.aiter_bytes()
@@ -43,14 +44,35 @@ async def iter_events(
         # bomb's gigabytes), and not closed by httpx at its end (the stream's owner closes it, shielded)
         chunks = cast("AsyncIterable[bytes]", response.stream)
     try:
-        async for chunk in chunks:
-            for piece in (chunk,) if decoder is None else decoder.pieces(chunk):
-                events = reader.feed(piece, monotonic())
+        if raw is not None:
+            body = raw.decoder
+            if raw.first:  # the body bytes h11 had buffered
+                events = reader.feed(raw.first, monotonic())
                 if events:
                     yield events
                 reader.check()
+            async for data in chunks:
+                events = (
+                    reader.feed_chunked(data, body, monotonic())
+                    if body.framing == "chunked"
+                    else reader.feed(body.feed(data), monotonic())
+                )
+                if events:
+                    yield events
+                reader.check()
+        else:
+            async for chunk in chunks:
+                for piece in (chunk,) if decoder is None else decoder.pieces(chunk):
+                    events = reader.feed(piece, monotonic())
+                    if events:
+                        yield events
+                    reader.check()
     except zlib.error as error:
         raise StreamError(f"the stream from {reader.where} is corrupt: {error}") from None
+    except BodyProtocolError as error:
+        mapped = raw_read_error(error)
+        assert mapped is not None
+        raise request_error(mapped, endpoint, spec) from masked(error)
     except httpx.HTTPError as error:
         final = reader.silent(monotonic()) if isinstance(error, httpx.TimeoutException) else None
         if final is not None:
@@ -60,22 +82,19 @@ async def iter_events(
 
 
 async def read_raw_body(raw: RawBody) -> AsyncIterator[bytes]:
-    """The body of a response taken over from httpx, read from its connection in large reads.
+    """The bytes after what h11 had buffered of a response taken over from httpx, read from its
+    connection in large reads, undecoded: the caller hands them to `raw.decoder` before the next.
 
     Failures are raised as the httpx exceptions httpx itself would have raised.
     """
     decoder = raw.decoder
     try:
-        if raw.first:
-            yield raw.first
         while not decoder.done:
             data = b"" if raw.closed else await raw.network.read(READ_SIZE, timeout=raw.read_timeout)
             if not data:
                 decoder.end()
                 return
-            body = decoder.feed(data)
-            if body:
-                yield body
+            yield data
         hand_back(raw)
     except Exception as error:
         mapped = raw_read_error(error)

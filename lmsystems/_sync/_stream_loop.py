@@ -66,6 +66,22 @@ def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> It
                     deadline=deadline,
                 )
                 for batch in iter_events(response, reader, endpoint, spec):
+                    if tracker is None and skip is None:  # a stateless run: every event is a part
+                        for name, data, event_id, _ in batch:
+                            part = decode(name, data, event_id)
+                            progress.events_delivered += 1
+                            failures = 0
+                            yield part
+                        continue
+                    if skip is None:  # a resumable run: the tracker says which events are new
+                        assert tracker is not None
+                        for event in batch:
+                            for name, data, event_id, _ in tracker.feed(event):
+                                part = decode(name, data, event_id)
+                                progress.events_delivered += 1
+                                failures = 0
+                                yield part
+                        continue
                     for event in batch:
                         for ready in tracker.feed(event) if tracker is not None else (event,):
                             if skip is not None and skip(ready):
