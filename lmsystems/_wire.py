@@ -104,11 +104,13 @@ def chunked_events(data: bytes, body: BodyDecoder, sse: SSEDecoder) -> list[Serv
                     plain = True
                     if after != stop - 2:  # not the blank line yet: it must be one `id: ` line
                         raw_id = data[after + 4 : stop - 4]
-                        plain = (
-                            startswith(b"id: ", after)
-                            and find(b"\n", after, stop) == stop - 3
-                            and b"\r" not in raw_id
-                            and 0 not in raw_id
+                        plain = startswith(b"id: ", after) and (
+                            raw_id == last_raw_id  # the id of the event before, already checked
+                            or (
+                                find(b"\n", after, stop) == stop - 3
+                                and b"\r" not in raw_id
+                                and 0 not in raw_id
+                            )
                         )
                     if plain:
                         try:

@@ -85,7 +85,7 @@ async def follow(
                         continue
                     for event in batch:
                         for ready in tracker.feed(event) if tracker is not None else (event,):
-                            if skip is not None and skip(ready):
+                            if skip(ready):
                                 continue
                             part = decode(ready.event, ready.data, ready.id)
                             progress.events_delivered += 1

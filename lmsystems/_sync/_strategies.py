@@ -96,6 +96,7 @@ class SyncRunStrategy:
         # the attempt it names is noted all the same.
         self._modes = list(stream_modes) if stream_modes else None
         self._metadata = metadata
+        self._verdicts: dict[str, bool] = {}  # event name -> not wanted
         self.skip: Callable[[ServerSentEvent], bool] | None = self._unwanted if self._modes else None
 
     @property
@@ -117,10 +118,16 @@ class SyncRunStrategy:
         )
 
     def _unwanted(self, event: ServerSentEvent) -> bool:
-        if event.event == "metadata" and not self._metadata:
+        name = event.event
+        if name == "metadata" and not self._metadata:
             self.progress.note_metadata(event.data)
             return True
-        return not wanted(event.event, self._modes)
+        verdict = self._verdicts.get(name)
+        if verdict is None:
+            verdict = not wanted(name, self._modes)
+            if len(self._verdicts) < 256:  # event names are few; a server's inventions are not kept
+                self._verdicts[name] = verdict
+        return verdict
 
     def _check(self) -> Step:
         """Rejoin after a clean close: the rejoin says whether the run is over (see the class)."""
