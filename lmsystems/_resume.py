@@ -63,11 +63,13 @@ class ResumeTracker:
         self._offset = 0  # absolute index of self._keys[0]
         self._index: dict[Key, deque[int]] = {}  # key -> absolute indexes in the window
         self._last_id: str | None = None
-        self._anchor: str | None = None  # the last delivered id different from _last_id
+        # The same two for stored events only (`stored`): where a reconnect can start.
+        self._stored_last: str | None = None
+        self._stored_anchor: str | None = None  # the last stored id different from _stored_last
         self._counter_ids = False  # an id with a sequence number above 0 was delivered
-        self._shared_ids = False  # two delivered events had the same id
+        self._shared_ids = False  # two delivered stored events had the same id
         self._resumed = False
-        self._skip: deque[Key] = deque()  # the trailing run a resumed connection sends again first
+        self._skip: deque[Key] = deque()  # what a resumed connection may send again first, in order
         self._held: list[ServerSentEvent] = []
         self._candidates: list[_Candidate] = []
         self._connection_start = 0  # how many events were delivered when this connection started
@@ -101,16 +103,18 @@ class ResumeTracker:
     def resume_from(self) -> str:
         """The `Last-Event-ID` of a reconnect (see the module docstring)."""
         self._new_connection()
-        if self.unique_ids and self._last_id is not None:
-            self._skip = deque()
-            return _sendable(self._last_id)
-        trailing: deque[Key] = deque()
+        resume = self._stored_last if self.unique_ids else self._stored_anchor
+        after = event_order(resume) if resume is not None else None
+        # What the replay sends again first: the events delivered after the resume point, in order (the
+        # production runtime re-sends only the stored ones among them).
+        skip: deque[Key] = deque()
         for key in reversed(self._keys):
-            if key[0] != self._last_id or self._last_id is None:
+            order = event_order(key[0]) if key[0] is not None else None
+            if after is not None and order is not None and order <= after and stored(key[1]):
                 break
-            trailing.appendleft(key)
-        self._skip = trailing
-        return _sendable(self._anchor or self._start_after or "0")
+            skip.appendleft(key)
+        self._skip = skip
+        return _sendable(resume or self._start_after or "0")
 
     def resume_after_last(self) -> str | None:
         """The `Last-Event-ID` of a rejoin that must not replay anything: the last id (or the start).
@@ -171,10 +175,15 @@ class ResumeTracker:
         if order is not None and (self._newest is None or order > self._newest):
             self._newest = order
         if self._skip:
-            if _key(event) == self._skip[0]:
+            key = _key(event)
+            if key == self._skip[0]:
                 self._skip.popleft()
                 return []
-            self._skip.clear()  # the server did not re-send the trailing run: nothing more to skip
+            if key in self._skip:  # the ones before it are not stored, so not sent again
+                while self._skip.popleft() != key:
+                    pass
+                return []
+            self._skip.clear()  # the rest was not sent again: nothing more to skip
         if self._ambiguous is not None:
             if not _older(self._ambiguous, event.id):
                 return []  # still inside the ambiguous part: read again after the resync
@@ -282,15 +291,26 @@ class ResumeTracker:
             event_id = event.id
             if event_id is None:
                 continue
-            if event_id == self._last_id:
+            self._last_id = event_id
+            if not stored(event.event):
+                continue
+            if event_id == self._stored_last:
                 self._shared_ids = True
             else:
-                self._anchor = self._last_id
-                self._last_id = event_id
+                self._stored_anchor = self._stored_last
+                self._stored_last = event_id
                 if not self._counter_ids and not event_id.endswith("-0"):
                     order = event_order(event_id)
                     self._counter_ids = order is not None and order[1] > 0
         return events
+
+
+def stored(event: str) -> bool:
+    """Whether a run's event of this name is kept in the run's stored stream, so that a reconnect can
+    start after it. The production runtime stores no `messages` events (their ids are minted apart, from
+    the executing replica's clock, and may equal or pass the next stored event's): a reconnect starts
+    after the last stored event, and the `messages` events after it cannot be replayed there."""
+    return not (event == "messages" or event.startswith("messages/"))
 
 
 def event_order(event_id: str) -> tuple[int, int] | None:

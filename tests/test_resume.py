@@ -140,9 +140,7 @@ def test_an_ambiguous_millisecond_is_read_again_from_storage() -> None:
     """A replay ends with ("a", " ") of millisecond 9, and what comes next is ("a", " ") of millisecond 9
     again: re-sent live, or new equal tokens? The tracker holds them back until the millisecond is over,
     asks for a resync, and delivers the millisecond from the replay of the next connection."""
-    first = [
-        ServerSentEvent("messages", f'"{t}"', f"{ms}-0", None) for ms, t in [(8, "x"), (9, "a"), (9, " ")]
-    ]
+    first = [ServerSentEvent("custom", f'"{t}"', f"{ms}-0", None) for ms, t in [(8, "x"), (9, "a"), (9, " ")]]
     tracker = ResumeTracker()
     assert tracker.feed(first[0]) == [first[0]]
     assert tracker.resume_from() == "0"  # dropped after one event
@@ -152,11 +150,31 @@ def test_an_ambiguous_millisecond_is_read_again_from_storage() -> None:
     assert delivered == first
     assert tracker.feed(first[1]) == [] and tracker.feed(first[2]) == []  # equal again: held back
     with pytest.raises(Resync):
-        tracker.feed(ServerSentEvent("messages", '"z"', "10-0", None))
+        tracker.feed(ServerSentEvent("custom", '"z"', "10-0", None))
     assert tracker.resyncs == 1
     assert tracker.resume_from() == "8-0"  # the millisecond before the ambiguous one
     # Storage holds millisecond 9 complete: four tokens (the second pair was new), then 10.
-    stored = [first[1], first[2], first[1], first[2], ServerSentEvent("messages", '"z"', "10-0", None)]
+    stored = [first[1], first[2], first[1], first[2], ServerSentEvent("custom", '"z"', "10-0", None)]
     for event in stored:
         delivered += tracker.feed(event)
     assert delivered == [first[0], *stored]
+
+
+def test_messages_events_are_not_where_a_reconnect_starts() -> None:
+    """The production runtime stores no `messages` events and mints their ids apart (they may equal or pass
+    the next stored event's): a reconnect starts after the last stored event, and skips, in order, what
+    the replay sends again of what followed it."""
+    tracker, delivered = ResumeTracker(), []
+    run = [
+        ServerSentEvent("metadata", "{}", "5-0", None),
+        ServerSentEvent("updates", '"a"', "6-0", None),
+        ServerSentEvent("updates", '"b"', "6-1", None),  # a Redis counter: ids are unique
+        ServerSentEvent("messages/partial", '"tok"', "9-0", None),  # an id from the replica's clock
+    ]
+    for event in run:
+        delivered += tracker.feed(event)
+    assert tracker.unique_ids and tracker.last_event_id == "9-0"
+    assert tracker.resume_from() == "6-1"  # not 9-0: the update stored as 8-0 would be skipped
+    late = ServerSentEvent("updates", '"c"', "8-0", None)
+    delivered += tracker.feed(late)  # stored, older than the token's id, not delivered yet
+    assert delivered == [*run, late]
