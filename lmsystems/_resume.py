@@ -149,26 +149,31 @@ class ResumeTracker:
         if event_id is None:
             return self._deliver_all([*self._release_all(), event])
         if not self._resumed:  # a stream that never reconnected: nothing held, skipped or suspect
-            key = (event_id, event.event, hash(event.data))
+            entry: Key = (event_id, event.event, hash(event.data))
             keys = self._keys
-            positions = self._index.get(key)
+            positions = self._index.get(entry)
             if positions is None:
-                self._index[key] = deque((self._offset + len(keys),))
+                self._index[entry] = deque((self._offset + len(keys),))
             else:
                 positions.append(self._offset + len(keys))
-            keys.append(key)
+            keys.append(entry)
             if len(keys) > self._window:
                 self._forget_oldest()
-            if event_id == self._last_id:
-                self._shared_ids = True
-            else:
-                self._anchor = self._last_id
+            order = None
+            if event_id != self._last_id:
                 self._last_id = event_id
                 order = event_order(event_id)
-                if order is not None:
-                    if self._newest is None or order > self._newest:
-                        self._newest = order
-                    if order[1] > 0:
+                if order is not None and (self._newest is None or order > self._newest):
+                    self._newest = order
+            name = event.event
+            if name != "messages" and not name.startswith("messages/"):  # stored(name), inline
+                if event_id == self._stored_last:
+                    self._shared_ids = True
+                else:
+                    self._stored_anchor = self._stored_last
+                    self._stored_last = event_id
+                    order = order or event_order(event_id)
+                    if order is not None and order[1] > 0:
                         self._counter_ids = True
             return [event]
         order = event_order(event_id)
