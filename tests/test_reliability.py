@@ -336,7 +336,9 @@ def assert_lossless_through_drops(
     cut = plan.cuts_applied("drop")
     # Every planned drop happened, each after the stream's headers (so with the run id known), except
     # those planned for a connection the client left first to re-read from an unambiguous point.
-    assert len(cut) == outcome.reconnects and drops - outcome.resyncs <= len(cut) <= drops
+    # (A drop that came while the client was leaving to re-read is repaired by that re-read.)
+    assert outcome.reconnects <= len(cut) <= outcome.reconnects + outcome.resyncs
+    assert drops - outcome.resyncs <= len(cut) <= drops
     assert plan.pending_cuts() == 0
     streams = plan.stream_responses()
     first, *reconnects, final = streams
@@ -466,7 +468,8 @@ def test_twenty_drops_repeated_with_new_seeds(
         ids = [part.id for part in outcome.parts]
         assert None not in ids and ids == sorted(ids, key=lambda v: (len(v or ""), v))
         drops = len(plan.cuts_applied("drop"))
-        assert drops == outcome.reconnects and DROPS - outcome.resyncs <= drops <= DROPS
+        assert outcome.reconnects <= drops <= outcome.reconnects + outcome.resyncs
+        assert DROPS - outcome.resyncs <= drops <= DROPS
 
 
 # ------------------------------------------------------------------------------------------ clean closes
