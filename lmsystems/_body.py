@@ -4,7 +4,7 @@ httpx hands a streamed HTTP/1.1 body through h11, httpcore and its own byte stre
 time, and the Agent Server sends one chunk per event: h11 alone was 37% of a stream's CPU. Once httpx
 has read the response's headers, `take_over()` returns the connection's network stream (httpcore's
 public `network_stream` extension) and the body bytes h11 has buffered but not parsed yet (h11's public
-`trailing_data`), and the stream reads whole network reads (64 KiB) through our own chunked decoder.
+`trailing_data`), and the stream reads whole network reads (up to 256 KiB) through our own chunked decoder.
 
 When the whole body was read, `hand_back()` brings h11 to the end of the message through its public
 API: h11 still holds the bytes it had buffered, and it is given, with `receive_data()`, the few bytes
@@ -43,7 +43,10 @@ __all__ = [
     "take_over",
 ]
 
-READ_SIZE: Final = 64 * 1024
+#: The most one read takes from the connection: what asyncio's transport reads at once (256 KiB), so a
+#: read is never split into smaller pieces (each split copies the rest); a sync read allocates this much
+#: and gives back what it did not fill.
+READ_SIZE: Final = 256 * 1024
 #: `LMSYSTEMS_FAST_STREAMS=0` (or `false`, `no`, `off`) reads every stream through httpx.
 FAST_STREAMS_ENV: Final = "LMSYSTEMS_FAST_STREAMS"
 

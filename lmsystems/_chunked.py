@@ -2,7 +2,7 @@
 
 Event streams are read below httpx (see `_body.py`): h11 spends most of a stream's CPU making one event
 per HTTP chunk, and the real server sends one chunk per server-sent event. This decoder turns whole
-network reads (up to 64 KiB, many chunks) into body bytes at once. It is as strict as h11 where it
+network reads (up to 256 KiB, many chunks) into body bytes at once. It is as strict as h11 where it
 matters: a malformed size line or a missing CRLF after a chunk is a protocol error, and so is a body
 that ends before its terminating chunk (or its Content-Length). Bytes after the end of the body are
 not the body's: they are counted in `overflow` and ignored.

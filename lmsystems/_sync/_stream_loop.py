@@ -86,7 +86,8 @@ def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> It
                         for ready in tracker.feed(event) if tracker is not None else (event,):
                             if skip(ready):
                                 continue
-                            part = decode(ready.event, ready.data, ready.id)
+                            name, data, event_id, _ = ready
+                            part = decode(name, data, event_id)
                             progress.events_delivered += 1
                             failures = 0
                             yield part
