@@ -61,7 +61,9 @@ class ResumeTracker:
         self._window = window
         self._keys: deque[Key] = deque()  # the last `window` delivered keys
         self._offset = 0  # absolute index of self._keys[0]
-        self._index: dict[Key, deque[int]] = {}  # key -> absolute indexes in the window
+        # key -> absolute indexes in the window: built when the stream first reconnects (only matching
+        # re-sent events needs it), then kept up to date
+        self._index: dict[Key, deque[int]] | None = None
         self._last_id: str | None = None
         # The same two for stored events only (`stored`): where a reconnect can start.
         self._stored_last: str | None = None
@@ -128,6 +130,7 @@ class ResumeTracker:
         return _sendable(last) if last is not None else None
 
     def _new_connection(self) -> None:
+        self._built_index()
         self._resumed = True
         self._held.clear()  # never delivered: the replay sends them again
         self._candidates.clear()
@@ -151,14 +154,10 @@ class ResumeTracker:
         if not self._resumed:  # a stream that never reconnected: nothing held, skipped or suspect
             entry: Key = (event_id, event.event, hash(event.data))
             keys = self._keys
-            positions = self._index.get(entry)
-            if positions is None:
-                self._index[entry] = deque((self._offset + len(keys),))
-            else:
-                positions.append(self._offset + len(keys))
             keys.append(entry)
             if len(keys) > self._window:
-                self._forget_oldest()
+                keys.popleft()
+                self._offset += 1
             order = None
             if event_id != self._last_id:
                 self._last_id = event_id
@@ -266,7 +265,7 @@ class ResumeTracker:
 
     def _positions(self, key: Key) -> list[int]:
         """Where `key` was delivered on this connection (only those can be re-sent by its replay)."""
-        return [index for index in self._index.get(key, ()) if index >= self._connection_start]
+        return [index for index in self._built_index().get(key, ()) if index >= self._connection_start]
 
     def _key_at(self, absolute: int) -> Key | None:
         relative = absolute - self._offset
@@ -274,11 +273,20 @@ class ResumeTracker:
 
     def _forget_oldest(self) -> None:
         oldest = self._keys.popleft()
-        positions = self._index[oldest]
-        positions.popleft()
-        if not positions:
-            del self._index[oldest]
         self._offset += 1
+        if self._index is not None:
+            positions = self._index[oldest]
+            positions.popleft()
+            if not positions:
+                del self._index[oldest]
+
+    def _built_index(self) -> dict[Key, deque[int]]:
+        index = self._index
+        if index is None:
+            index = self._index = {}
+            for at, key in enumerate(self._keys, self._offset):
+                index.setdefault(key, deque()).append(at)
+        return index
 
     def _release_all(self) -> list[ServerSentEvent]:
         held = self._held
@@ -289,7 +297,8 @@ class ResumeTracker:
     def _deliver_all(self, events: list[ServerSentEvent]) -> list[ServerSentEvent]:
         for event in events:
             key = _key(event)
-            self._index.setdefault(key, deque()).append(self._offset + len(self._keys))
+            if self._index is not None:
+                self._index.setdefault(key, deque()).append(self._offset + len(self._keys))
             self._keys.append(key)
             if len(self._keys) > self._window:
                 self._forget_oldest()
