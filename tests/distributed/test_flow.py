@@ -6,6 +6,7 @@ Consecutive calls land on different replicas, so every step also proves that wha
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -95,6 +96,16 @@ def test_multitask_strategies_and_background_runs(
     async def scenario(client: Any) -> dict[str, Any]:
         seen: dict[str, Any] = {}
         thread = await settle(client.create_thread())
+
+        async def taken(run: dict[str, Any]) -> None:
+            """Wait (5 s at most) until a worker has taken `run`: with two replicas a created run may
+            still be pending when the next request arrives, and a pending run is not interrupted."""
+            for _ in range(200):
+                if (await settle(client.runs.get(thread, run["run_id"])))["status"] == "running":
+                    return
+                await asyncio.sleep(0.025)
+            raise AssertionError(f"no worker took run {run['run_id']} within 5 s")
+
         first = await settle(client.runs.create(thread, slow))
         try:
             await collect(client.stream_run(thread, {"steps": 1}, multitask_strategy="reject"))
@@ -110,6 +121,7 @@ def test_multitask_strategies_and_background_runs(
         ]
         # interrupt: the running run stops and the new one runs.
         busy = await settle(client.runs.create(thread, slow))
+        await taken(busy)
         newer = await settle(
             client.runs.create(thread, {"seconds": 0.1, "steps": 1}, multitask_strategy="interrupt")
         )
@@ -117,6 +129,7 @@ def test_multitask_strategies_and_background_runs(
         seen["interrupted_status"] = (await settle(client.runs.get(thread, busy["run_id"])))["status"]
         # rollback: the running run is deleted.
         doomed = await settle(client.runs.create(thread, slow))
+        await taken(doomed)
         kept = await settle(
             client.runs.create(thread, {"seconds": 0.1, "steps": 1}, multitask_strategy="rollback")
         )
