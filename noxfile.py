@@ -79,12 +79,11 @@ def typecheck(session: nox.Session) -> None:
 def contract(session: nox.Session) -> None:
     """Prove openapi/agent-server.yaml matches a live Agent Server (started here on a free port).
 
-    `nox -s contract_production` proves it against the production-shaped server (langgraph-api 0.11.1 on
-    Postgres). It is not notified here for now: the spec describes `GET /threads/{thread_id}/storage`,
-    which 0.11.1 does not serve, and the checker has no per-version marking of operations yet.
+    Then (notified) the same against the production-shaped server: langgraph-api 0.11.1 on Postgres.
     """
     session.install("-e", ".[test]")
     session.run("python", "scripts/contract.py", *session.posargs)
+    session.notify("contract_production", posargs=[])
 
 
 # The production-shaped test bed: the MIT Postgres + Redis runtime runs stock langgraph-api 0.11.1, which
