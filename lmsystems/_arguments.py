@@ -15,14 +15,22 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Literal, Protocol, TypeAlias, TypedDict, TypeVar
 
 from lmsystems_generated.agent_server_literals import (
+    AssistantField,
+    AssistantSortBy,
     CancelAction,
+    CancelStatus,
+    CronField,
+    CronSortBy,
     Durability,
     IfExists,
     IfNotExists,
     OnCompletion,
     OnDisconnect,
+    PruneStrategy,
     RunStatus,
     SortOrder,
+    ThreadField,
+    ThreadSortBy,
 )
 from lmsystems_generated.agent_server_literals import MultitaskStrategy as MultitaskStrategyName
 from lmsystems_generated.agent_server_literals import StreamMode as StreamModeName
@@ -34,25 +42,35 @@ from ._types import MultitaskStrategy, StreamMode, ThreadStatus
 __all__ = [
     "NOT_GIVEN",
     "ArgumentError",
+    "AssistantField",
+    "AssistantSortBy",
     "CancelAction",
+    "CancelStatus",
     "Command",
     "CommandLike",
+    "CronField",
+    "CronSortBy",
     "Durability",
     "IfExists",
     "IfNotExists",
     "Input",
     "MultitaskStrategies",
     "MultitaskStrategyName",
+    "NewThread",
     "NotGiven",
     "OnCompletion",
     "OnDisconnect",
+    "PruneStrategy",
     "RunExtras",
     "RunKwargs",
     "RunSettings",
     "RunStatus",
+    "SessionTransport",
     "SortOrder",
     "StreamModeName",
     "StreamModes",
+    "ThreadField",
+    "ThreadSortBy",
     "ThreadStatusName",
     "ThreadStatuses",
     "checked_keywords",
@@ -76,6 +94,9 @@ NOT_GIVEN: Final = NotGiven.NOT_GIVEN
 
 #: A run's input: the graph's input state (usually a dict), or None to continue from a checkpoint.
 Input: TypeAlias = Mapping[str, Any] | Sequence[Any] | str | int | float | bool | None
+
+#: How a thread session (`thread_stream`) talks to the server.
+SessionTransport: TypeAlias = Literal["sse", "websocket"]
 
 #: One stream mode or several: the spec's names, or `StreamMode` members.
 StreamModes: TypeAlias = StreamModeName | StreamMode | Sequence[StreamModeName | StreamMode]
@@ -136,7 +157,21 @@ class RunKwargs(RunSettings, total=False):
     command: Command | CommandLike | None
 
 
+class NewThread(TypedDict, total=False):
+    """What a new thread takes (`create_thread`, `threads.create`): `metadata`; `thread_id` (None: the
+    client picks a UUID v7 and creates it get-or-create, so a lost answer can be asked again);
+    `if_exists` ("raise" or "do_nothing": get-or-create); `ttl` (`{"strategy": ..., "ttl": minutes}`);
+    `supersteps` (state updates to apply at creation)."""
+
+    metadata: Mapping[str, Any] | None
+    thread_id: str | None
+    if_exists: IfExists | None
+    ttl: Mapping[str, Any] | None
+    supersteps: Sequence[Mapping[str, Any]] | None
+
+
 _TYPED_KWARGS: dict[str, type] = {
+    "Unpack[NewThread]": NewThread,
     "Unpack[RunExtras]": RunExtras,
     "Unpack[RunSettings]": RunSettings,
     "Unpack[RunKwargs]": RunKwargs,

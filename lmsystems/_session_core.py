@@ -17,9 +17,10 @@ replay deliver only what the old one had not, or names the gap.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, get_args
 
 from . import _validation as check
+from ._arguments import SessionTransport
 from ._errors import STATUS_ERRORS
 from ._exceptions import (
     APIConnectionError,
@@ -43,10 +44,12 @@ if TYPE_CHECKING:
 
     from langchain_protocol.protocol import Event
 
+    from ._arguments import MultitaskStrategies
+
 #: Every channel a session subscribes to (updates, custom and tools need the graph's stream_transformers).
 CHANNELS: tuple[str, ...] = ("values", "updates", "messages", "tools", "custom", "lifecycle", "input")
 RUN_ENDED = frozenset({"completed", "failed", "interrupted"})
-TRANSPORTS = ("sse", "websocket")
+TRANSPORTS: tuple[SessionTransport, ...] = get_args(SessionTransport)
 #: The most events one run may hold in memory (a StreamError beyond).
 MAX_RUN_EVENTS = 1_000_000
 
@@ -67,7 +70,7 @@ def run_start_params(
     *,
     config: dict[str, Any] | None,
     metadata: dict[str, Any] | None,
-    multitask_strategy: str | None,
+    multitask_strategy: MultitaskStrategies | None,
     configurable: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The params of `run.start`, checked (the deployment's configurables go under the caller's)."""

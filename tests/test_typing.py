@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from lmsystems import InputError, LmsystemsClient, SyncLmsystemsClient
@@ -150,6 +151,89 @@ def test_mistakes_fail_at_run_time_naming_the_argument(
     error = asyncio.run(attempt())
     assert named in str(error)
     assert "RunOptions" not in str(error) and "check()" not in str(error)
+
+
+SURFACE_MISTAKES: list[tuple[str, dict[str, Any], str]] = [
+    ("runs.cancel_many", {"status": "done"}, "status must be one of"),
+    ("threads.search", {"sort_by": "name"}, "sort_by must be one of"),
+    ("threads.search", {"select": ["thread_id", "valuez"]}, "select[] must be one of"),
+    ("threads.prune", {"strategy": "all"}, "strategy must be one of"),
+    ("assistants.search", {"sort_by": "id"}, "sort_by must be one of"),
+    ("crons.search", {"select": ["cron"]}, "select[] must be one of"),
+    ("thread_stream", {"transport": "ws"}, "transport must be one of"),
+    ("thread_stream", {"transprot": "sse"}, "'transprot' (did you mean 'transport'?)"),
+]
+
+
+@pytest.mark.parametrize(("method", "options", "named"), SURFACE_MISTAKES)
+def test_choices_of_the_other_calls_fail_at_run_time_naming_the_argument(
+    method: str, options: dict[str, Any], named: str
+) -> None:
+    async def attempt() -> InputError:
+        client = LmsystemsClient("agent", deployment_url=URL, max_retries=0)
+        try:
+            target: Any = client
+            for name in method.split("."):
+                target = getattr(target, name)
+            with pytest.raises(InputError) as refused:
+                result = target(["t1"], **options) if method == "threads.prune" else target(**options)
+                if asyncio.iscoroutine(result):
+                    await result
+            return refused.value
+        finally:
+            await client.aclose()
+
+    error = asyncio.run(attempt())
+    assert named in str(error)
+
+
+@pytest.mark.parametrize("sync", [False, True])
+def test_session_calls_refuse_unknown_keywords_with_a_hint(sync: bool) -> None:
+    """ThreadStream's calls check keyword names as the clients' do: an ArgumentError (an InputError and a
+    TypeError) naming the argument, with a "did you mean", before anything is sent."""
+    from lmsystems import ArgumentError
+
+    if sync:
+        # The sync client resolves its deployment at construction: a transport answers that one request
+        # and records the rest (none may be sent).
+        sent: list[str] = []
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            sent.append(f"{request.method} {request.url.path}")
+            return httpx.Response(200, json=[])
+
+        with SyncLmsystemsClient(
+            deployment_url=URL, max_retries=0, transport=httpx.MockTransport(answer)
+        ) as client:
+            sent.clear()
+            session = client.thread_stream(assistant_id="agent")
+            with pytest.raises(
+                ArgumentError,
+                match=r"start\(\) got an unexpected keyword argument "
+                r"'multitask_stratgy' \(did you mean 'multitask_strategy'\?\)",
+            ):
+                session.start({}, multitask_stratgy="reject")  # type: ignore[call-arg]
+            with pytest.raises(TypeError, match=r"'interupt_id' \(did you mean 'interrupt_id'\?\)"):
+                session.respond(True, interupt_id="i")  # type: ignore[call-arg]
+            with pytest.raises(InputError, match=r"'namespce' \(did you mean 'namespace'\?\)"):
+                session.values(namespce=["a"])  # type: ignore[call-arg]
+        assert sent == []
+        return
+
+    async def attempt() -> None:
+        client = LmsystemsClient(deployment_url=URL, max_retries=0)
+        try:
+            session = client.thread_stream(assistant_id="agent")
+            with pytest.raises(ArgumentError, match=r"'multitask_stratgy' \(did you mean"):
+                await session.start({}, multitask_stratgy="reject")  # type: ignore[call-arg]
+            with pytest.raises(ArgumentError, match=r"'interupt_id' \(did you mean 'interrupt_id'\?\)"):
+                await session.respond(True, interupt_id="i")  # type: ignore[call-arg]
+            with pytest.raises(ArgumentError, match=r"'namespce' \(did you mean 'namespace'\?\)"):
+                session.updates(namespce=["a"])  # type: ignore[call-arg]
+        finally:
+            await client.aclose()
+
+    asyncio.run(attempt())
 
 
 def test_unknown_keywords_of_constructors_and_create_are_input_errors() -> None:

@@ -4,30 +4,97 @@
 
 from typing import Literal, TypeAlias
 
+AssistantField: TypeAlias = Literal[
+    "assistant_id",
+    "graph_id",
+    "name",
+    "description",
+    "config",
+    "context",
+    "created_at",
+    "updated_at",
+    "metadata",
+    "version",
+]
+AssistantSortBy: TypeAlias = Literal["assistant_id", "created_at", "updated_at", "name", "graph_id"]
 CancelAction: TypeAlias = Literal["interrupt", "rollback"]
+CancelStatus: TypeAlias = Literal["pending", "running", "all"]
+CronField: TypeAlias = Literal[
+    "cron_id",
+    "assistant_id",
+    "thread_id",
+    "on_run_completed",
+    "end_time",
+    "schedule",
+    "timezone",
+    "created_at",
+    "updated_at",
+    "user_id",
+    "payload",
+    "next_run_date",
+    "metadata",
+    "enabled",
+]
+CronSortBy: TypeAlias = Literal[
+    "cron_id", "assistant_id", "thread_id", "next_run_date", "end_time", "created_at", "updated_at"
+]
 Durability: TypeAlias = Literal["sync", "async", "exit"]
 IfExists: TypeAlias = Literal["raise", "do_nothing"]
 IfNotExists: TypeAlias = Literal["create", "reject"]
 MultitaskStrategy: TypeAlias = Literal["reject", "rollback", "interrupt", "enqueue"]
 OnCompletion: TypeAlias = Literal["delete", "keep"]
 OnDisconnect: TypeAlias = Literal["cancel", "continue"]
+PruneStrategy: TypeAlias = Literal["delete", "keep_latest"]
+RunField: TypeAlias = Literal[
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "created_at",
+    "updated_at",
+    "status",
+    "metadata",
+    "kwargs",
+    "multitask_strategy",
+    "langsmith_session_name",
+]
 RunStatus: TypeAlias = Literal["pending", "running", "error", "success", "timeout", "interrupted"]
 SortOrder: TypeAlias = Literal["asc", "desc"]
 StreamMode: TypeAlias = Literal[
     "values", "messages", "messages-tuple", "tasks", "checkpoints", "updates", "events", "debug", "custom"
 ]
+ThreadField: TypeAlias = Literal[
+    "thread_id",
+    "created_at",
+    "updated_at",
+    "state_updated_at",
+    "metadata",
+    "config",
+    "status",
+    "values",
+    "interrupts",
+]
+ThreadSortBy: TypeAlias = Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"]
 ThreadStatus: TypeAlias = Literal["idle", "busy", "interrupted", "error"]
 
 __all__ = [
+    "AssistantField",
+    "AssistantSortBy",
     "CancelAction",
+    "CancelStatus",
+    "CronField",
+    "CronSortBy",
     "Durability",
     "IfExists",
     "IfNotExists",
     "MultitaskStrategy",
     "OnCompletion",
     "OnDisconnect",
+    "PruneStrategy",
+    "RunField",
     "RunStatus",
     "SortOrder",
     "StreamMode",
+    "ThreadField",
+    "ThreadSortBy",
     "ThreadStatus",
 ]

@@ -123,6 +123,20 @@ class ServerInfo(TypedDict):
 CancelAction: TypeAlias = Literal["interrupt", "rollback"]
 
 
+RunField: TypeAlias = Literal[
+    "run_id",
+    "thread_id",
+    "assistant_id",
+    "created_at",
+    "updated_at",
+    "status",
+    "metadata",
+    "kwargs",
+    "multitask_strategy",
+    "langsmith_session_name",
+]
+
+
 class Config(TypedDict):
     """
     A run configuration (LangChain RunnableConfig).
@@ -870,6 +884,9 @@ class CronCreate(CronFields):
 
     assistant_id: str
     on_run_completed: NotRequired[Literal["delete", "keep"]]
+    """
+    Whether the temporary thread of a stateless run is deleted or kept after the run.
+    """
     schedule: str
     """
     A cron expression, e.g. `*/5 * * * *`.
@@ -903,6 +920,9 @@ class CronPatch(CronFields):
     """
 
     on_run_completed: NotRequired[Literal["delete", "keep"]]
+    """
+    Whether the temporary thread of a stateless run is deleted or kept after the run.
+    """
 
 
 class CronSearchRequest(TypedDict):

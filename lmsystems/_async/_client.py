@@ -16,13 +16,14 @@ from .._arguments import (
     NOT_GIVEN,
     Command,
     CommandLike,
-    IfExists,
     Input,
     MultitaskStrategies,
+    NewThread,
     NotGiven,
     RunExtras,
     RunKwargs,
     RunSettings,
+    SessionTransport,
     StreamModes,
     checked_keywords,
 )
@@ -255,19 +256,10 @@ class LmsystemsClient:
 
     # ------------------------------------------------------------------ the documented methods
 
-    async def create_thread(
-        self,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        thread_id: str | None = None,
-        if_exists: IfExists | None = None,
-        ttl: Mapping[str, Any] | None = None,
-        supersteps: Sequence[Mapping[str, Any]] | None = None,
-    ) -> Thread:
-        """Create a thread: `thread["thread_id"]` names it. Same as `threads.create()`."""
-        return await self.threads.create(
-            metadata=metadata, thread_id=thread_id, if_exists=if_exists, ttl=ttl, supersteps=supersteps
-        )
+    async def create_thread(self, **options: Unpack[NewThread]) -> Thread:
+        """Create a thread: `thread["thread_id"]` names it. Same as `threads.create()` (the options:
+        `metadata`, `thread_id`, `if_exists`, `ttl`, `supersteps`)."""
+        return await self.threads.create(**options)
 
     async def get_thread(self, thread: Thread | str) -> Thread:
         """Get a thread."""
@@ -429,7 +421,7 @@ class LmsystemsClient:
         thread: Thread | str | None = None,
         *,
         assistant_id: str | None = None,
-        transport: str = "sse",
+        transport: SessionTransport = "sse",
         max_reconnects: int | None = None,
     ) -> AsyncThreadStream:
         """A session on `thread` (None: a new thread) over the event-streaming protocol: `async with` it,

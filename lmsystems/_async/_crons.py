@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .. import _validation as check
 from .._arguments import (
+    CronField,
+    CronSortBy,
     Durability,
     Input,
     MultitaskStrategies,
@@ -121,9 +123,9 @@ class AsyncCrons:
         metadata: dict[str, Any] | None = None,
         limit: int = 10,
         offset: int = 0,
-        sort_by: str | None = None,
+        sort_by: CronSortBy | None = None,
         sort_order: SortOrder | None = None,
-        select: Sequence[str] | None = None,
+        select: Sequence[CronField] | None = None,
     ) -> list[Cron]:
         """Search crons by assistant, thread, enabled flag or metadata."""
         body = check.body(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Unpack, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast, get_args
 
 from .. import _validation as check
 from .._answers import field_of, list_answer, object_answer
 from .._arguments import (
     NOT_GIVEN,
     CancelAction,
+    CancelStatus,
     Input,
     NotGiven,
     RunKwargs,
@@ -235,15 +236,15 @@ class AsyncRuns:
         *,
         thread: Thread | str | None = None,
         run_ids: Sequence[str] | None = None,
-        status: str | None = None,
+        status: CancelStatus | None = None,
         action: CancelAction = "interrupt",
     ) -> None:
         """Cancel many runs: by ids (with their thread), all active runs of a thread, or all with a status.
 
         `status` is "pending", "running" or "all"; `action` "interrupt" or "rollback".
         """
-        status = check.choice(status, argument="status", choices=("pending", "running", "all"))
-        check.choice(action, argument="action", choices=("interrupt", "rollback"))
+        check.choice(status, argument="status", choices=get_args(CancelStatus))
+        check.choice(action, argument="action", choices=get_args(CancelAction))
         thread_id = check.thread_id(thread) if thread is not None else None
         ids = [check.identifier(r, argument="run_ids[]") for r in run_ids] if run_ids is not None else None
         if ids is not None and thread_id is None:

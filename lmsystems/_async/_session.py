@@ -28,6 +28,7 @@ import httpx
 
 from .. import _retry
 from .. import _validation as check
+from .._arguments import MultitaskStrategies, checked_keywords
 from .._event_reader import EventReader
 from .._exceptions import (
     APIConnectionError,
@@ -205,6 +206,7 @@ class _AsyncWebSocket:
                 logger.debug("closing %s failed", self._where, exc_info=True)
 
 
+@checked_keywords
 class AsyncThreadStream:
     """A session on one thread: start runs, iterate their typed events and projections, answer interrupts.
 
@@ -326,7 +328,7 @@ class AsyncThreadStream:
         *,
         config: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
-        multitask_strategy: str | None = None,
+        multitask_strategy: MultitaskStrategies | None = None,
         assistant_id: str | None = None,
     ) -> str:
         """Start a run on the thread (its events come on this session) and return its run id."""

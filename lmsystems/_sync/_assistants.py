@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .. import _validation as check
-from .._arguments import IfExists, SortOrder, checked_keywords
+from .._arguments import AssistantField, AssistantSortBy, IfExists, SortOrder, checked_keywords
 from .._choices import choices
 from .._exceptions import InputError
 from .._operation import operation
@@ -112,9 +112,9 @@ class SyncAssistants:
         name: str | None = None,
         limit: int = 10,
         offset: int = 0,
-        sort_by: str | None = None,
+        sort_by: AssistantSortBy | None = None,
         sort_order: SortOrder | None = None,
-        select: Sequence[str] | None = None,
+        select: Sequence[AssistantField] | None = None,
     ) -> list[Assistant]:
         """Search assistants by metadata, graph or name (`select` keeps only these fields of each)."""
         body = check.body(

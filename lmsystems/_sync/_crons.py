@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any, Literal, cast
 
 from .. import _validation as check
 from .._arguments import (
+    CronField,
+    CronSortBy,
     Durability,
     Input,
     MultitaskStrategies,
@@ -122,9 +124,9 @@ class SyncCrons:
         metadata: dict[str, Any] | None = None,
         limit: int = 10,
         offset: int = 0,
-        sort_by: str | None = None,
+        sort_by: CronSortBy | None = None,
         sort_order: SortOrder | None = None,
-        select: Sequence[str] | None = None,
+        select: Sequence[CronField] | None = None,
     ) -> list[Cron]:
         """Search crons by assistant, thread, enabled flag or metadata."""
         body = check.body(

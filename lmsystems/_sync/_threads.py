@@ -3,12 +3,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Unpack, cast
 
 from .. import _validation as check
 from .._answers import field_of, object_answer
-from .._arguments import IfExists, SortOrder, ThreadStatuses, checked_keywords
+from .._arguments import (
+    NewThread,
+    PruneStrategy,
+    SortOrder,
+    ThreadField,
+    ThreadSortBy,
+    ThreadStatuses,
+    checked_keywords,
+)
 from .._choices import choices
 from .._exceptions import APIResponseError
 from .._ids import new_uuid7
@@ -34,27 +42,24 @@ class SyncThreads:
         self._core = core
 
     @operation("create_thread")
-    def create(
-        self,
-        *,
-        metadata: Mapping[str, Any] | None = None,
-        thread_id: str | None = None,
-        if_exists: IfExists | None = None,
-        ttl: Mapping[str, Any] | None = None,
-        supersteps: Sequence[Mapping[str, Any]] | None = None,
-    ) -> Thread:
+    def create(self, **options: Unpack[NewThread]) -> Thread:
         """Create a thread (with `thread_id` and `if_exists="do_nothing"`, get-or-create it).
 
-        Without `thread_id` the client chooses the id (a UUID v7, as the server would) and asks for
-        get-or-create, so that the request can be sent again after a failure that hid the answer.
+        Options: `metadata`, `thread_id`, `if_exists`, `ttl`, `supersteps` (see `NewThread`). Without
+        `thread_id` the client chooses the id (a UUID v7, as the server would) and asks for get-or-create,
+        so that the request can be sent again after a failure that hid the answer.
         """
+        metadata, thread_id = options.get("metadata"), options.get("thread_id")
+        if_exists, supersteps = options.get("if_exists"), options.get("supersteps")
         if thread_id is None:
             thread_id, if_exists = new_uuid7(), if_exists or "do_nothing"
         body = check.body(
             metadata=check.mapping(metadata, argument="metadata"),
             thread_id=check.identifier(thread_id, argument="thread_id"),
-            if_exists=if_exists,
-            ttl=check.mapping(ttl, argument="ttl"),
+            if_exists=check.choice(
+                if_exists, argument="if_exists", choices=choices("ThreadCreate", "if_exists")
+            ),
+            ttl=check.mapping(options.get("ttl"), argument="ttl"),
             supersteps=check.json_value(list(supersteps), argument="supersteps") if supersteps else None,
         )
         spec = build("threads.create_thread", body_model="ThreadCreate", body=body)
@@ -106,9 +111,9 @@ class SyncThreads:
         ids: Sequence[str] | None = None,
         limit: int = 10,
         offset: int = 0,
-        sort_by: str | None = None,
+        sort_by: ThreadSortBy | None = None,
         sort_order: SortOrder | None = None,
-        select: Sequence[str] | None = None,
+        select: Sequence[ThreadField] | None = None,
         extract: dict[str, str] | None = None,
     ) -> list[Thread]:
         """Search threads by metadata, values, status or ids."""
@@ -119,9 +124,15 @@ class SyncThreads:
             ids=list(ids) if ids is not None else None,
             limit=check.positive_int(limit, argument="limit"),
             offset=check.positive_int(offset, argument="offset", allow_zero=True),
-            sort_by=sort_by,
-            sort_order=sort_order,
-            select=list(select) if select is not None else None,
+            sort_by=check.choice(
+                sort_by, argument="sort_by", choices=choices("ThreadSearchRequest", "sort_by")
+            ),
+            sort_order=check.choice(
+                sort_order, argument="sort_order", choices=choices("ThreadSearchRequest", "sort_order")
+            ),
+            select=check.field_names(
+                select, argument="select", choices=choices("ThreadSearchRequest", "select")
+            ),
             extract=check.mapping(extract, argument="extract"),
         )
         spec = build("threads.search_threads", body_model="ThreadSearchRequest", body=body)
@@ -150,11 +161,13 @@ class SyncThreads:
         return cast("Thread", self._core.request(build("threads.copy_thread", check.thread_id(thread))))
 
     @operation("prune_threads")
-    def prune(self, threads: Sequence[Thread | str], *, strategy: str = "delete") -> int:
+    def prune(self, threads: Sequence[Thread | str], *, strategy: PruneStrategy = "delete") -> int:
         """Delete threads (`strategy="delete"`) or only their old checkpoints (`"keep_latest"`)."""
         body = {
             "thread_ids": [check.thread_id(t, argument="threads[]") for t in threads],
-            "strategy": strategy,
+            "strategy": check.choice(
+                strategy, argument="strategy", choices=choices("ThreadPruneRequest", "strategy")
+            ),
         }
         spec = build("threads.prune_threads", body_model="ThreadPruneRequest", body=body)
         answer = self._core.request(spec)

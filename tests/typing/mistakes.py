@@ -22,6 +22,17 @@ async def mistakes(client: LmsystemsClient, thread: Thread) -> None:
     await client.threads.search(status="done")  # error
     await client.crons.create("* * * * *", stream_mode="value")  # error
     await client.crons.create("* * * * *", durability="later")  # error
+    await client.runs.cancel_many(status="done")  # error
+    await client.threads.search(sort_by="name")  # error
+    await client.threads.search(select=["thread_id", "valuez"])  # error
+    await client.threads.prune([thread], strategy="all")  # error
+    await client.assistants.search(sort_by="id")  # error
+    await client.crons.search(select=["cron"])  # error
+    client.thread_stream(transport="ws")  # error
+    async with client.thread_stream() as session:
+        await session.start({}, multitask_strategy="rejekt")  # error
+        await session.start({}, multitask_stratgy="reject")  # error
+        await session.respond(True, interupt_id="i")  # error
 
 
 def sync_mistakes(thread: Thread) -> None:

@@ -15,14 +15,15 @@ if TYPE_CHECKING:
     from .assistant import Assistant
     from .assistant_count_request import AssistantCountRequest
     from .assistant_create import AssistantCreate
+    from .assistant_field import AssistantField
     from .assistant_patch import AssistantPatch
     from .assistant_search_request import AssistantSearchRequest
-    from .assistant_search_request_select_item import AssistantSearchRequestSelectItem
-    from .assistant_search_request_sort_by import AssistantSearchRequestSortBy
+    from .assistant_sort_by import AssistantSortBy
     from .assistant_version import AssistantVersion
     from .assistant_version_change import AssistantVersionChange
     from .assistant_versions_request import AssistantVersionsRequest
     from .cancel_action import CancelAction
+    from .cancel_status import CancelStatus
     from .checkpoint import Checkpoint
     from .checkpoint_event import CheckpointEvent
     from .checkpoint_run_config import CheckpointRunConfig
@@ -31,13 +32,11 @@ if TYPE_CHECKING:
     from .cron import Cron
     from .cron_count_request import CronCountRequest
     from .cron_create import CronCreate
-    from .cron_create_on_run_completed import CronCreateOnRunCompleted
+    from .cron_field import CronField
     from .cron_fields import CronFields
     from .cron_patch import CronPatch
-    from .cron_patch_on_run_completed import CronPatchOnRunCompleted
     from .cron_search_request import CronSearchRequest
-    from .cron_search_request_select_item import CronSearchRequestSelectItem
-    from .cron_search_request_sort_by import CronSearchRequestSortBy
+    from .cron_sort_by import CronSortBy
     from .debug_event import DebugEvent
     from .durability import Durability
     from .error_response import ErrorResponse
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
     from .if_not_exists import IfNotExists
     from .interrupt import Interrupt
     from .json_object import JsonObject
-    from .list_runs_select_item import ListRunsSelectItem
     from .message import Message
     from .messages_metadata import MessagesMetadata
     from .messages_metadata_additional_property import (
@@ -69,16 +67,17 @@ if TYPE_CHECKING:
     from .protocol_response_meta import ProtocolResponseMeta
     from .protocol_success import ProtocolSuccess
     from .protocol_success_result import ProtocolSuccessResult
+    from .prune_strategy import PruneStrategy
     from .run import Run
     from .run_create import RunCreate
     from .run_create_fields import RunCreateFields
     from .run_error_event import RunErrorEvent
+    from .run_field import RunField
     from .run_metadata_event import RunMetadataEvent
     from .run_status import RunStatus
     from .run_stream_create import RunStreamCreate
     from .runnable_event import RunnableEvent
     from .runs_cancel_request import RunsCancelRequest
-    from .runs_cancel_request_status import RunsCancelRequestStatus
     from .send import Send
     from .server_info import ServerInfo
     from .sort_order import SortOrder
@@ -100,16 +99,15 @@ if TYPE_CHECKING:
     from .thread_count_request import ThreadCountRequest
     from .thread_create import ThreadCreate
     from .thread_cron_create import ThreadCronCreate
+    from .thread_field import ThreadField
     from .thread_history_request import ThreadHistoryRequest
     from .thread_interrupts import ThreadInterrupts
     from .thread_patch import ThreadPatch
     from .thread_prune_request import ThreadPruneRequest
-    from .thread_prune_request_strategy import ThreadPruneRequestStrategy
     from .thread_prune_result import ThreadPruneResult
     from .thread_search_request import ThreadSearchRequest
     from .thread_search_request_extract import ThreadSearchRequestExtract
-    from .thread_search_request_select_item import ThreadSearchRequestSelectItem
-    from .thread_search_request_sort_by import ThreadSearchRequestSortBy
+    from .thread_sort_by import ThreadSortBy
     from .thread_state import ThreadState
     from .thread_state_checkpoint_request import ThreadStateCheckpointRequest
     from .thread_state_update import ThreadStateUpdate
@@ -127,20 +125,20 @@ if TYPE_CHECKING:
     from .thread_superstep_update import ThreadSuperstepUpdate
     from .thread_task import ThreadTask
     from .thread_ttl import ThreadTTL
-    from .thread_ttl_strategy import ThreadTTLStrategy
 
 _MODULE_OF: dict[str, str] = {
     "Assistant": ".assistant",
     "AssistantCountRequest": ".assistant_count_request",
     "AssistantCreate": ".assistant_create",
+    "AssistantField": ".assistant_field",
     "AssistantPatch": ".assistant_patch",
     "AssistantSearchRequest": ".assistant_search_request",
-    "AssistantSearchRequestSelectItem": ".assistant_search_request_select_item",
-    "AssistantSearchRequestSortBy": ".assistant_search_request_sort_by",
+    "AssistantSortBy": ".assistant_sort_by",
     "AssistantVersion": ".assistant_version",
     "AssistantVersionChange": ".assistant_version_change",
     "AssistantVersionsRequest": ".assistant_versions_request",
     "CancelAction": ".cancel_action",
+    "CancelStatus": ".cancel_status",
     "Checkpoint": ".checkpoint",
     "CheckpointEvent": ".checkpoint_event",
     "CheckpointRunConfig": ".checkpoint_run_config",
@@ -149,13 +147,11 @@ _MODULE_OF: dict[str, str] = {
     "Cron": ".cron",
     "CronCountRequest": ".cron_count_request",
     "CronCreate": ".cron_create",
-    "CronCreateOnRunCompleted": ".cron_create_on_run_completed",
+    "CronField": ".cron_field",
     "CronFields": ".cron_fields",
     "CronPatch": ".cron_patch",
-    "CronPatchOnRunCompleted": ".cron_patch_on_run_completed",
     "CronSearchRequest": ".cron_search_request",
-    "CronSearchRequestSelectItem": ".cron_search_request_select_item",
-    "CronSearchRequestSortBy": ".cron_search_request_sort_by",
+    "CronSortBy": ".cron_sort_by",
     "DebugEvent": ".debug_event",
     "Durability": ".durability",
     "ErrorResponse": ".error_response",
@@ -167,7 +163,6 @@ _MODULE_OF: dict[str, str] = {
     "IfNotExists": ".if_not_exists",
     "Interrupt": ".interrupt",
     "JsonObject": ".json_object",
-    "ListRunsSelectItem": ".list_runs_select_item",
     "Message": ".message",
     "MessagesMetadata": ".messages_metadata",
     "MessagesMetadataAdditionalProperty": ".messages_metadata_additional_property",
@@ -185,16 +180,17 @@ _MODULE_OF: dict[str, str] = {
     "ProtocolResponseMeta": ".protocol_response_meta",
     "ProtocolSuccess": ".protocol_success",
     "ProtocolSuccessResult": ".protocol_success_result",
+    "PruneStrategy": ".prune_strategy",
     "Run": ".run",
     "RunCreate": ".run_create",
     "RunCreateFields": ".run_create_fields",
     "RunErrorEvent": ".run_error_event",
+    "RunField": ".run_field",
     "RunMetadataEvent": ".run_metadata_event",
     "RunStatus": ".run_status",
     "RunStreamCreate": ".run_stream_create",
     "RunnableEvent": ".runnable_event",
     "RunsCancelRequest": ".runs_cancel_request",
-    "RunsCancelRequestStatus": ".runs_cancel_request_status",
     "Send": ".send",
     "ServerInfo": ".server_info",
     "SortOrder": ".sort_order",
@@ -216,16 +212,15 @@ _MODULE_OF: dict[str, str] = {
     "ThreadCountRequest": ".thread_count_request",
     "ThreadCreate": ".thread_create",
     "ThreadCronCreate": ".thread_cron_create",
+    "ThreadField": ".thread_field",
     "ThreadHistoryRequest": ".thread_history_request",
     "ThreadInterrupts": ".thread_interrupts",
     "ThreadPatch": ".thread_patch",
     "ThreadPruneRequest": ".thread_prune_request",
-    "ThreadPruneRequestStrategy": ".thread_prune_request_strategy",
     "ThreadPruneResult": ".thread_prune_result",
     "ThreadSearchRequest": ".thread_search_request",
     "ThreadSearchRequestExtract": ".thread_search_request_extract",
-    "ThreadSearchRequestSelectItem": ".thread_search_request_select_item",
-    "ThreadSearchRequestSortBy": ".thread_search_request_sort_by",
+    "ThreadSortBy": ".thread_sort_by",
     "ThreadState": ".thread_state",
     "ThreadStateCheckpointRequest": ".thread_state_checkpoint_request",
     "ThreadStateUpdate": ".thread_state_update",
@@ -239,21 +234,21 @@ _MODULE_OF: dict[str, str] = {
     "ThreadSuperstepUpdate": ".thread_superstep_update",
     "ThreadTask": ".thread_task",
     "ThreadTTL": ".thread_ttl",
-    "ThreadTTLStrategy": ".thread_ttl_strategy",
 }
 
 __all__ = (
     "Assistant",
     "AssistantCountRequest",
     "AssistantCreate",
+    "AssistantField",
     "AssistantPatch",
     "AssistantSearchRequest",
-    "AssistantSearchRequestSelectItem",
-    "AssistantSearchRequestSortBy",
+    "AssistantSortBy",
     "AssistantVersion",
     "AssistantVersionChange",
     "AssistantVersionsRequest",
     "CancelAction",
+    "CancelStatus",
     "Checkpoint",
     "CheckpointEvent",
     "CheckpointRunConfig",
@@ -262,13 +257,11 @@ __all__ = (
     "Cron",
     "CronCountRequest",
     "CronCreate",
-    "CronCreateOnRunCompleted",
+    "CronField",
     "CronFields",
     "CronPatch",
-    "CronPatchOnRunCompleted",
     "CronSearchRequest",
-    "CronSearchRequestSelectItem",
-    "CronSearchRequestSortBy",
+    "CronSortBy",
     "DebugEvent",
     "Durability",
     "ErrorResponse",
@@ -280,7 +273,6 @@ __all__ = (
     "IfNotExists",
     "Interrupt",
     "JsonObject",
-    "ListRunsSelectItem",
     "Message",
     "MessagesMetadata",
     "MessagesMetadataAdditionalProperty",
@@ -298,14 +290,15 @@ __all__ = (
     "ProtocolResponseMeta",
     "ProtocolSuccess",
     "ProtocolSuccessResult",
+    "PruneStrategy",
     "Run",
     "RunCreate",
     "RunCreateFields",
     "RunErrorEvent",
+    "RunField",
     "RunMetadataEvent",
     "RunnableEvent",
     "RunsCancelRequest",
-    "RunsCancelRequestStatus",
     "RunStatus",
     "RunStreamCreate",
     "Send",
@@ -329,16 +322,15 @@ __all__ = (
     "ThreadCountRequest",
     "ThreadCreate",
     "ThreadCronCreate",
+    "ThreadField",
     "ThreadHistoryRequest",
     "ThreadInterrupts",
     "ThreadPatch",
     "ThreadPruneRequest",
-    "ThreadPruneRequestStrategy",
     "ThreadPruneResult",
     "ThreadSearchRequest",
     "ThreadSearchRequestExtract",
-    "ThreadSearchRequestSelectItem",
-    "ThreadSearchRequestSortBy",
+    "ThreadSortBy",
     "ThreadState",
     "ThreadStateCheckpointRequest",
     "ThreadStateUpdate",
@@ -352,7 +344,6 @@ __all__ = (
     "ThreadSuperstepUpdate",
     "ThreadTask",
     "ThreadTTL",
-    "ThreadTTLStrategy",
 )
 
 

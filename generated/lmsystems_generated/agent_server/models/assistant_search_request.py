@@ -8,14 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.assistant_search_request_select_item import (
-    AssistantSearchRequestSelectItem,
-    check_assistant_search_request_select_item,
-)
-from ..models.assistant_search_request_sort_by import (
-    AssistantSearchRequestSortBy,
-    check_assistant_search_request_sort_by,
-)
+from ..models.assistant_field import AssistantField, check_assistant_field
+from ..models.assistant_sort_by import AssistantSortBy, check_assistant_sort_by
 from ..models.sort_order import SortOrder, check_sort_order
 from ..types import UNSET, Unset
 
@@ -35,9 +29,9 @@ class AssistantSearchRequest:
         name (str | Unset):
         limit (int | Unset):
         offset (int | Unset):
-        sort_by (AssistantSearchRequestSortBy | Unset):
+        sort_by (AssistantSortBy | Unset):
         sort_order (SortOrder | Unset):
-        select (list[AssistantSearchRequestSelectItem] | Unset):
+        select (list[AssistantField] | Unset):
     """
 
     metadata: JsonObject | Unset = UNSET
@@ -45,9 +39,9 @@ class AssistantSearchRequest:
     name: str | Unset = UNSET
     limit: int | Unset = UNSET
     offset: int | Unset = UNSET
-    sort_by: AssistantSearchRequestSortBy | Unset = UNSET
+    sort_by: AssistantSortBy | Unset = UNSET
     sort_order: SortOrder | Unset = UNSET
-    select: list[AssistantSearchRequestSelectItem] | Unset = UNSET
+    select: list[AssistantField] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,11 +115,11 @@ class AssistantSearchRequest:
         offset = d.pop("offset", UNSET)
 
         _sort_by = d.pop("sort_by", UNSET)
-        sort_by: AssistantSearchRequestSortBy | Unset
+        sort_by: AssistantSortBy | Unset
         if isinstance(_sort_by, Unset):
             sort_by = UNSET
         else:
-            sort_by = check_assistant_search_request_sort_by(_sort_by)
+            sort_by = check_assistant_sort_by(_sort_by)
 
         _sort_order = d.pop("sort_order", UNSET)
         sort_order: SortOrder | Unset
@@ -135,13 +129,11 @@ class AssistantSearchRequest:
             sort_order = check_sort_order(_sort_order)
 
         _select = d.pop("select", UNSET)
-        select: list[AssistantSearchRequestSelectItem] | Unset = UNSET
+        select: list[AssistantField] | Unset = UNSET
         if _select is not UNSET:
             select = []
             for select_item_data in _select:
-                select_item = check_assistant_search_request_select_item(
-                    select_item_data
-                )
+                select_item = check_assistant_field(select_item_data)
 
                 select.append(select_item)
 

@@ -9,15 +9,12 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.cron_create_on_run_completed import (
-    CronCreateOnRunCompleted,
-    check_cron_create_on_run_completed,
-)
 from ..models.durability import Durability, check_durability
 from ..models.node_selection_type_0 import (
     NodeSelectionType0,
     check_node_selection_type_0,
 )
+from ..models.on_completion import OnCompletion, check_on_completion
 from ..models.stream_mode import StreamMode, check_stream_mode
 from ..types import UNSET, Unset
 
@@ -51,7 +48,8 @@ class CronCreate:
         stream_resumable (bool | Unset):
         durability (Durability | Unset): When checkpoints are persisted: `sync` (before each next step), `async`, or at
             `exit`.
-        on_run_completed (CronCreateOnRunCompleted | Unset):
+        on_run_completed (OnCompletion | Unset): Whether the temporary thread of a stateless run is deleted or kept
+            after the run.
     """
 
     schedule: str
@@ -70,7 +68,7 @@ class CronCreate:
     stream_subgraphs: bool | Unset = UNSET
     stream_resumable: bool | Unset = UNSET
     durability: Durability | Unset = UNSET
-    on_run_completed: CronCreateOnRunCompleted | Unset = UNSET
+    on_run_completed: OnCompletion | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -318,11 +316,11 @@ class CronCreate:
             durability = check_durability(_durability)
 
         _on_run_completed = d.pop("on_run_completed", UNSET)
-        on_run_completed: CronCreateOnRunCompleted | Unset
+        on_run_completed: OnCompletion | Unset
         if isinstance(_on_run_completed, Unset):
             on_run_completed = UNSET
         else:
-            on_run_completed = check_cron_create_on_run_completed(_on_run_completed)
+            on_run_completed = check_on_completion(_on_run_completed)
 
         cron_create = cls(
             schedule=schedule,

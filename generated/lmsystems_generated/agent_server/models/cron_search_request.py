@@ -8,14 +8,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.cron_search_request_select_item import (
-    CronSearchRequestSelectItem,
-    check_cron_search_request_select_item,
-)
-from ..models.cron_search_request_sort_by import (
-    CronSearchRequestSortBy,
-    check_cron_search_request_sort_by,
-)
+from ..models.cron_field import CronField, check_cron_field
+from ..models.cron_sort_by import CronSortBy, check_cron_sort_by
 from ..models.sort_order import SortOrder, check_sort_order
 from ..types import UNSET, Unset
 
@@ -36,9 +30,9 @@ class CronSearchRequest:
         metadata (JsonObject | Unset): A JSON object with free-form keys.
         limit (int | Unset):
         offset (int | Unset):
-        sort_by (CronSearchRequestSortBy | Unset):
+        sort_by (CronSortBy | Unset):
         sort_order (SortOrder | Unset):
-        select (list[CronSearchRequestSelectItem] | Unset):
+        select (list[CronField] | Unset):
     """
 
     assistant_id: str | Unset = UNSET
@@ -47,9 +41,9 @@ class CronSearchRequest:
     metadata: JsonObject | Unset = UNSET
     limit: int | Unset = UNSET
     offset: int | Unset = UNSET
-    sort_by: CronSearchRequestSortBy | Unset = UNSET
+    sort_by: CronSortBy | Unset = UNSET
     sort_order: SortOrder | Unset = UNSET
-    select: list[CronSearchRequestSelectItem] | Unset = UNSET
+    select: list[CronField] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -129,11 +123,11 @@ class CronSearchRequest:
         offset = d.pop("offset", UNSET)
 
         _sort_by = d.pop("sort_by", UNSET)
-        sort_by: CronSearchRequestSortBy | Unset
+        sort_by: CronSortBy | Unset
         if isinstance(_sort_by, Unset):
             sort_by = UNSET
         else:
-            sort_by = check_cron_search_request_sort_by(_sort_by)
+            sort_by = check_cron_sort_by(_sort_by)
 
         _sort_order = d.pop("sort_order", UNSET)
         sort_order: SortOrder | Unset
@@ -143,11 +137,11 @@ class CronSearchRequest:
             sort_order = check_sort_order(_sort_order)
 
         _select = d.pop("select", UNSET)
-        select: list[CronSearchRequestSelectItem] | Unset = UNSET
+        select: list[CronField] | Unset = UNSET
         if _select is not UNSET:
             select = []
             for select_item_data in _select:
-                select_item = check_cron_search_request_select_item(select_item_data)
+                select_item = check_cron_field(select_item_data)
 
                 select.append(select_item)
 

@@ -8,10 +8,7 @@ from typing import Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.runs_cancel_request_status import (
-    RunsCancelRequestStatus,
-    check_runs_cancel_request_status,
-)
+from ..models.cancel_status import CancelStatus, check_cancel_status
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="RunsCancelRequest")
@@ -21,12 +18,12 @@ T = TypeVar("T", bound="RunsCancelRequest")
 class RunsCancelRequest:
     """
     Attributes:
-        status (RunsCancelRequestStatus | Unset):
+        status (CancelStatus | Unset):
         thread_id (str | Unset):
         run_ids (list[str] | Unset):
     """
 
-    status: RunsCancelRequestStatus | Unset = UNSET
+    status: CancelStatus | Unset = UNSET
     thread_id: str | Unset = UNSET
     run_ids: list[str] | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
@@ -58,11 +55,11 @@ class RunsCancelRequest:
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
         _status = d.pop("status", UNSET)
-        status: RunsCancelRequestStatus | Unset
+        status: CancelStatus | Unset
         if isinstance(_status, Unset):
             status = UNSET
         else:
-            status = check_runs_cancel_request_status(_status)
+            status = check_cancel_status(_status)
 
         thread_id = d.pop("thread_id", UNSET)
 

@@ -8,10 +8,7 @@ from typing import Any, TypeVar, cast
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.thread_prune_request_strategy import (
-    ThreadPruneRequestStrategy,
-    check_thread_prune_request_strategy,
-)
+from ..models.prune_strategy import PruneStrategy, check_prune_strategy
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ThreadPruneRequest")
@@ -22,11 +19,11 @@ class ThreadPruneRequest:
     """
     Attributes:
         thread_ids (list[str]):
-        strategy (ThreadPruneRequestStrategy | Unset):
+        strategy (PruneStrategy | Unset):
     """
 
     thread_ids: list[str]
-    strategy: ThreadPruneRequestStrategy | Unset = UNSET
+    strategy: PruneStrategy | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -54,11 +51,11 @@ class ThreadPruneRequest:
         thread_ids = cast(list[str], d.pop("thread_ids"))
 
         _strategy = d.pop("strategy", UNSET)
-        strategy: ThreadPruneRequestStrategy | Unset
+        strategy: PruneStrategy | Unset
         if isinstance(_strategy, Unset):
             strategy = UNSET
         else:
-            strategy = check_thread_prune_request_strategy(_strategy)
+            strategy = check_prune_strategy(_strategy)
 
         thread_prune_request = cls(
             thread_ids=thread_ids,

@@ -9,14 +9,8 @@ from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
 from ..models.sort_order import SortOrder, check_sort_order
-from ..models.thread_search_request_select_item import (
-    ThreadSearchRequestSelectItem,
-    check_thread_search_request_select_item,
-)
-from ..models.thread_search_request_sort_by import (
-    ThreadSearchRequestSortBy,
-    check_thread_search_request_sort_by,
-)
+from ..models.thread_field import ThreadField, check_thread_field
+from ..models.thread_sort_by import ThreadSortBy, check_thread_sort_by
 from ..models.thread_status import ThreadStatus, check_thread_status
 from ..types import UNSET, Unset
 
@@ -38,9 +32,9 @@ class ThreadSearchRequest:
         status (ThreadStatus | Unset):
         limit (int | Unset):
         offset (int | Unset):
-        sort_by (ThreadSearchRequestSortBy | Unset):
+        sort_by (ThreadSortBy | Unset):
         sort_order (SortOrder | Unset):
-        select (list[ThreadSearchRequestSelectItem] | Unset):
+        select (list[ThreadField] | Unset):
         extract (ThreadSearchRequestExtract | Unset): Alias to JSON path (`values.messages[-1]`) of values to extract
             into `extracted`.
     """
@@ -51,9 +45,9 @@ class ThreadSearchRequest:
     status: ThreadStatus | Unset = UNSET
     limit: int | Unset = UNSET
     offset: int | Unset = UNSET
-    sort_by: ThreadSearchRequestSortBy | Unset = UNSET
+    sort_by: ThreadSortBy | Unset = UNSET
     sort_order: SortOrder | Unset = UNSET
-    select: list[ThreadSearchRequestSelectItem] | Unset = UNSET
+    select: list[ThreadField] | Unset = UNSET
     extract: ThreadSearchRequestExtract | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -157,11 +151,11 @@ class ThreadSearchRequest:
         offset = d.pop("offset", UNSET)
 
         _sort_by = d.pop("sort_by", UNSET)
-        sort_by: ThreadSearchRequestSortBy | Unset
+        sort_by: ThreadSortBy | Unset
         if isinstance(_sort_by, Unset):
             sort_by = UNSET
         else:
-            sort_by = check_thread_search_request_sort_by(_sort_by)
+            sort_by = check_thread_sort_by(_sort_by)
 
         _sort_order = d.pop("sort_order", UNSET)
         sort_order: SortOrder | Unset
@@ -171,11 +165,11 @@ class ThreadSearchRequest:
             sort_order = check_sort_order(_sort_order)
 
         _select = d.pop("select", UNSET)
-        select: list[ThreadSearchRequestSelectItem] | Unset = UNSET
+        select: list[ThreadField] | Unset = UNSET
         if _select is not UNSET:
             select = []
             for select_item_data in _select:
-                select_item = check_thread_search_request_select_item(select_item_data)
+                select_item = check_thread_field(select_item_data)
 
                 select.append(select_item)
 

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from attrs import define as _attrs_define
 from attrs import field as _attrs_field
 
-from ..models.thread_ttl_strategy import ThreadTTLStrategy, check_thread_ttl_strategy
+from ..models.prune_strategy import PruneStrategy, check_prune_strategy
 from ..types import UNSET, Unset
 
 T = TypeVar("T", bound="ThreadTTL")
@@ -18,11 +18,11 @@ T = TypeVar("T", bound="ThreadTTL")
 class ThreadTTL:
     """
     Attributes:
-        strategy (ThreadTTLStrategy | Unset):
+        strategy (PruneStrategy | Unset):
         ttl (float | Unset): Minutes from now until the thread is swept.
     """
 
-    strategy: ThreadTTLStrategy | Unset = UNSET
+    strategy: PruneStrategy | Unset = UNSET
     ttl: float | Unset = UNSET
     additional_properties: dict[str, Any] = _attrs_field(init=False, factory=dict)
 
@@ -47,11 +47,11 @@ class ThreadTTL:
     def from_dict(cls: type[T], src_dict: Mapping[str, Any]) -> T:
         d = dict(src_dict)
         _strategy = d.pop("strategy", UNSET)
-        strategy: ThreadTTLStrategy | Unset
+        strategy: PruneStrategy | Unset
         if isinstance(_strategy, Unset):
             strategy = UNSET
         else:
-            strategy = check_thread_ttl_strategy(_strategy)
+            strategy = check_prune_strategy(_strategy)
 
         ttl = d.pop("ttl", UNSET)
 

@@ -3,9 +3,7 @@
 from typing import Any
 from urllib.parse import quote
 
-from ...models.list_runs_select_item import (
-    ListRunsSelectItem,
-)
+from ...models.run_field import RunField
 from ...models.run_status import RunStatus
 from ...types import UNSET, Unset
 
@@ -16,7 +14,7 @@ def request_kwargs(
     limit: int | Unset = UNSET,
     offset: int | Unset = UNSET,
     status: RunStatus | Unset = UNSET,
-    select: list[ListRunsSelectItem] | Unset = UNSET,
+    select: list[RunField] | Unset = UNSET,
 ) -> dict[str, Any]:
     """The request of list_runs: GET /threads/{thread_id}/runs.
 

@@ -2,11 +2,11 @@
 # Do not edit by hand: change the spec and run `nox -s generate`.
 from typing import Literal
 
-ThreadSearchRequestSortBy = Literal[
+ThreadSortBy = Literal[
     "created_at", "state_updated_at", "status", "thread_id", "updated_at"
 ]
 
-THREAD_SEARCH_REQUEST_SORT_BY_VALUES: set[ThreadSearchRequestSortBy] = {
+THREAD_SORT_BY_VALUES: set[ThreadSortBy] = {
     "created_at",
     "state_updated_at",
     "status",
@@ -15,9 +15,9 @@ THREAD_SEARCH_REQUEST_SORT_BY_VALUES: set[ThreadSearchRequestSortBy] = {
 }
 
 
-def check_thread_search_request_sort_by(value: str) -> ThreadSearchRequestSortBy:
-    if value in THREAD_SEARCH_REQUEST_SORT_BY_VALUES:
+def check_thread_sort_by(value: str) -> ThreadSortBy:
+    if value in THREAD_SORT_BY_VALUES:
         return value
     raise TypeError(
-        f"Unexpected value {value!r}. Expected one of {THREAD_SEARCH_REQUEST_SORT_BY_VALUES!r}"
+        f"Unexpected value {value!r}. Expected one of {THREAD_SORT_BY_VALUES!r}"
     )

@@ -2,7 +2,7 @@
 # Do not edit by hand: change the spec and run `nox -s generate`.
 from typing import Literal
 
-CronSearchRequestSortBy = Literal[
+CronSortBy = Literal[
     "assistant_id",
     "created_at",
     "cron_id",
@@ -12,7 +12,7 @@ CronSearchRequestSortBy = Literal[
     "updated_at",
 ]
 
-CRON_SEARCH_REQUEST_SORT_BY_VALUES: set[CronSearchRequestSortBy] = {
+CRON_SORT_BY_VALUES: set[CronSortBy] = {
     "assistant_id",
     "created_at",
     "cron_id",
@@ -23,9 +23,9 @@ CRON_SEARCH_REQUEST_SORT_BY_VALUES: set[CronSearchRequestSortBy] = {
 }
 
 
-def check_cron_search_request_sort_by(value: str) -> CronSearchRequestSortBy:
-    if value in CRON_SEARCH_REQUEST_SORT_BY_VALUES:
+def check_cron_sort_by(value: str) -> CronSortBy:
+    if value in CRON_SORT_BY_VALUES:
         return value
     raise TypeError(
-        f"Unexpected value {value!r}. Expected one of {CRON_SEARCH_REQUEST_SORT_BY_VALUES!r}"
+        f"Unexpected value {value!r}. Expected one of {CRON_SORT_BY_VALUES!r}"
     )

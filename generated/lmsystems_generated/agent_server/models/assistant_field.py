@@ -2,7 +2,7 @@
 # Do not edit by hand: change the spec and run `nox -s generate`.
 from typing import Literal
 
-AssistantSearchRequestSelectItem = Literal[
+AssistantField = Literal[
     "assistant_id",
     "config",
     "context",
@@ -15,7 +15,7 @@ AssistantSearchRequestSelectItem = Literal[
     "version",
 ]
 
-ASSISTANT_SEARCH_REQUEST_SELECT_ITEM_VALUES: set[AssistantSearchRequestSelectItem] = {
+ASSISTANT_FIELD_VALUES: set[AssistantField] = {
     "assistant_id",
     "config",
     "context",
@@ -29,11 +29,9 @@ ASSISTANT_SEARCH_REQUEST_SELECT_ITEM_VALUES: set[AssistantSearchRequestSelectIte
 }
 
 
-def check_assistant_search_request_select_item(
-    value: str,
-) -> AssistantSearchRequestSelectItem:
-    if value in ASSISTANT_SEARCH_REQUEST_SELECT_ITEM_VALUES:
+def check_assistant_field(value: str) -> AssistantField:
+    if value in ASSISTANT_FIELD_VALUES:
         return value
     raise TypeError(
-        f"Unexpected value {value!r}. Expected one of {ASSISTANT_SEARCH_REQUEST_SELECT_ITEM_VALUES!r}"
+        f"Unexpected value {value!r}. Expected one of {ASSISTANT_FIELD_VALUES!r}"
     )

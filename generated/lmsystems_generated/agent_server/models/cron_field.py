@@ -2,7 +2,7 @@
 # Do not edit by hand: change the spec and run `nox -s generate`.
 from typing import Literal
 
-CronSearchRequestSelectItem = Literal[
+CronField = Literal[
     "assistant_id",
     "created_at",
     "cron_id",
@@ -19,7 +19,7 @@ CronSearchRequestSelectItem = Literal[
     "user_id",
 ]
 
-CRON_SEARCH_REQUEST_SELECT_ITEM_VALUES: set[CronSearchRequestSelectItem] = {
+CRON_FIELD_VALUES: set[CronField] = {
     "assistant_id",
     "created_at",
     "cron_id",
@@ -37,9 +37,9 @@ CRON_SEARCH_REQUEST_SELECT_ITEM_VALUES: set[CronSearchRequestSelectItem] = {
 }
 
 
-def check_cron_search_request_select_item(value: str) -> CronSearchRequestSelectItem:
-    if value in CRON_SEARCH_REQUEST_SELECT_ITEM_VALUES:
+def check_cron_field(value: str) -> CronField:
+    if value in CRON_FIELD_VALUES:
         return value
     raise TypeError(
-        f"Unexpected value {value!r}. Expected one of {CRON_SEARCH_REQUEST_SELECT_ITEM_VALUES!r}"
+        f"Unexpected value {value!r}. Expected one of {CRON_FIELD_VALUES!r}"
     )

@@ -2,11 +2,11 @@
 # Do not edit by hand: change the spec and run `nox -s generate`.
 from typing import Literal
 
-AssistantSearchRequestSortBy = Literal[
+AssistantSortBy = Literal[
     "assistant_id", "created_at", "graph_id", "name", "updated_at"
 ]
 
-ASSISTANT_SEARCH_REQUEST_SORT_BY_VALUES: set[AssistantSearchRequestSortBy] = {
+ASSISTANT_SORT_BY_VALUES: set[AssistantSortBy] = {
     "assistant_id",
     "created_at",
     "graph_id",
@@ -15,9 +15,9 @@ ASSISTANT_SEARCH_REQUEST_SORT_BY_VALUES: set[AssistantSearchRequestSortBy] = {
 }
 
 
-def check_assistant_search_request_sort_by(value: str) -> AssistantSearchRequestSortBy:
-    if value in ASSISTANT_SEARCH_REQUEST_SORT_BY_VALUES:
+def check_assistant_sort_by(value: str) -> AssistantSortBy:
+    if value in ASSISTANT_SORT_BY_VALUES:
         return value
     raise TypeError(
-        f"Unexpected value {value!r}. Expected one of {ASSISTANT_SEARCH_REQUEST_SORT_BY_VALUES!r}"
+        f"Unexpected value {value!r}. Expected one of {ASSISTANT_SORT_BY_VALUES!r}"
     )

@@ -2,7 +2,7 @@
 # Do not edit by hand: change the spec and run `nox -s generate`.
 from typing import Literal
 
-ThreadSearchRequestSelectItem = Literal[
+ThreadField = Literal[
     "config",
     "created_at",
     "interrupts",
@@ -14,7 +14,7 @@ ThreadSearchRequestSelectItem = Literal[
     "values",
 ]
 
-THREAD_SEARCH_REQUEST_SELECT_ITEM_VALUES: set[ThreadSearchRequestSelectItem] = {
+THREAD_FIELD_VALUES: set[ThreadField] = {
     "config",
     "created_at",
     "interrupts",
@@ -27,11 +27,9 @@ THREAD_SEARCH_REQUEST_SELECT_ITEM_VALUES: set[ThreadSearchRequestSelectItem] = {
 }
 
 
-def check_thread_search_request_select_item(
-    value: str,
-) -> ThreadSearchRequestSelectItem:
-    if value in THREAD_SEARCH_REQUEST_SELECT_ITEM_VALUES:
+def check_thread_field(value: str) -> ThreadField:
+    if value in THREAD_FIELD_VALUES:
         return value
     raise TypeError(
-        f"Unexpected value {value!r}. Expected one of {THREAD_SEARCH_REQUEST_SELECT_ITEM_VALUES!r}"
+        f"Unexpected value {value!r}. Expected one of {THREAD_FIELD_VALUES!r}"
     )

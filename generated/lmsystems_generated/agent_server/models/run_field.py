@@ -2,7 +2,7 @@
 # Do not edit by hand: change the spec and run `nox -s generate`.
 from typing import Literal
 
-ListRunsSelectItem = Literal[
+RunField = Literal[
     "assistant_id",
     "created_at",
     "kwargs",
@@ -15,7 +15,7 @@ ListRunsSelectItem = Literal[
     "updated_at",
 ]
 
-LIST_RUNS_SELECT_ITEM_VALUES: set[ListRunsSelectItem] = {
+RUN_FIELD_VALUES: set[RunField] = {
     "assistant_id",
     "created_at",
     "kwargs",
@@ -29,9 +29,7 @@ LIST_RUNS_SELECT_ITEM_VALUES: set[ListRunsSelectItem] = {
 }
 
 
-def check_list_runs_select_item(value: str) -> ListRunsSelectItem:
-    if value in LIST_RUNS_SELECT_ITEM_VALUES:
+def check_run_field(value: str) -> RunField:
+    if value in RUN_FIELD_VALUES:
         return value
-    raise TypeError(
-        f"Unexpected value {value!r}. Expected one of {LIST_RUNS_SELECT_ITEM_VALUES!r}"
-    )
+    raise TypeError(f"Unexpected value {value!r}. Expected one of {RUN_FIELD_VALUES!r}")
