@@ -25,11 +25,8 @@ from typing import Any, Self
 import httpx
 
 from . import _validation as check
-from ._cause import masked
-from ._errors import error_from_response, transport_error
-from ._exceptions import APIConnectionError, APITimeoutError, InputError, LmsystemsError
-from ._interrupts import run_error
-from ._logging import configure_from_env, redact
+from ._exceptions import InputError, LmsystemsError
+from ._logging import configure_from_env
 from ._settings import ClientSettings
 from ._sync_client import SyncLmsystemsClient
 from ._tracing import Tracing
@@ -37,16 +34,16 @@ from ._types import Deployment
 
 try:
     from langchain_core.runnables import RunnableConfig
-    from langgraph.pregel.remote import RemoteException, RemoteGraph
+    from langgraph.pregel.remote import RemoteGraph
     from langgraph.types import Command, StateSnapshot
     from langgraph_sdk import get_client, get_sync_client
     from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
-    from langgraph_sdk.errors import APIConnectionError as SdkConnectionError
-    from langgraph_sdk.errors import APITimeoutError as SdkTimeoutError
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"PurchasedGraph needs LangGraph: pip install 'lmsystems[langgraph]' ({error})"
     ) from error
+
+from ._remote_errors import guarded, our_errors
 
 __all__ = ["PurchasedGraph"]
 
@@ -333,7 +330,7 @@ class PurchasedGraph(RemoteGraph):
 
     def stream(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Iterator[Any]:
         """Run the graph and stream its output (see `RemoteGraph.stream`)."""
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             self.resolve()
             payload = self.with_defaults(input)
             kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), None)
@@ -344,7 +341,7 @@ class PurchasedGraph(RemoteGraph):
     ) -> AsyncIterator[Any]:
         """Run the graph and stream its output, asynchronously (see `RemoteGraph.astream`)."""
         started: list[str] = []
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             bound = await self._bound()
             payload = self.with_defaults(input)
             kwargs["on_run_created"] = self._on_run_created(kwargs.get("on_run_created"), started)
@@ -373,60 +370,67 @@ class PurchasedGraph(RemoteGraph):
         return on_run_created
 
     def stream_events(self, input: Any, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
-        """See `RemoteGraph.stream_events`; `default_state_values` apply to version="v3" too."""
-        with _our_errors(self._graph_name):
+        """See `RemoteGraph.stream_events`; `default_state_values` apply to version="v3" too.
+
+        With version="v3" the run stream it returns (`with graph.stream_events(..., version="v3") as
+        run:`), its projections (`run.values`, `run.messages`, ...) and what they yield raise our
+        exceptions while they are entered, iterated or awaited, as every other call does.
+        """
+        with our_errors(self._graph_name, strict=True):
             self.resolve()
             if kwargs.get("version") == "v3":
                 input = self.with_defaults(input)
-            return super().stream_events(input, config, **kwargs)
+            return guarded(super().stream_events(input, config, **kwargs), self._graph_name)
 
     async def astream_events(  # type: ignore[override]  # as RemoteGraph's: an awaitable, not an iterator
         self, input: Any, config: RunnableConfig | None = None, **kwargs: Any
     ) -> Any:
-        """See `RemoteGraph.astream_events`."""
-        with _our_errors(self._graph_name):
+        """See `RemoteGraph.astream_events` (version="v3": `async with await graph.astream_events(...)`);
+        the run stream raises our exceptions, as `stream_events`'s does."""
+        with our_errors(self._graph_name, strict=True):
             bound = await self._bound()
-            return await RemoteGraph.astream_events(bound, self.with_defaults(input), config, **kwargs)
+            stream = await RemoteGraph.astream_events(bound, self.with_defaults(input), config, **kwargs)
+        return guarded(stream, self._graph_name)
 
     # ------------------------------------------------------------------ graph and state
 
     def get_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """The graph's drawable structure (see `RemoteGraph.get_graph`)."""
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             self.resolve()
             return super().get_graph(config, **kwargs)
 
     async def aget_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
         """The graph's drawable structure, asynchronously."""
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             bound = await self._bound()
             return await RemoteGraph.aget_graph(bound, config, **kwargs)
 
     def get_state(self, config: RunnableConfig, **kwargs: Any) -> StateSnapshot:
         """The state of the thread `config["configurable"]["thread_id"]` names (`RemoteGraph.get_state`)."""
         _check_thread_config(config)
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             self.resolve()
             return super().get_state(config, **kwargs)
 
     async def aget_state(self, config: RunnableConfig, **kwargs: Any) -> StateSnapshot:
         """The state of the thread `config` names, asynchronously."""
         _check_thread_config(config)
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             bound = await self._bound()
             return await RemoteGraph.aget_state(bound, config, **kwargs)
 
     def get_state_history(self, config: RunnableConfig, **kwargs: Any) -> Iterator[StateSnapshot]:
         """Past states of the thread `config` names, newest first (see `RemoteGraph.get_state_history`)."""
         _check_thread_config(config)
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             self.resolve()
             yield from super().get_state_history(config, **kwargs)
 
     async def aget_state_history(self, config: RunnableConfig, **kwargs: Any) -> AsyncIterator[StateSnapshot]:
         """Past states of the thread `config` names, newest first, asynchronously."""
         _check_thread_config(config)
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             bound = await self._bound()
             async for state in RemoteGraph.aget_state_history(bound, config, **kwargs):
                 yield state
@@ -440,7 +444,7 @@ class PurchasedGraph(RemoteGraph):
     ) -> RunnableConfig:
         """Write `values` into the thread's state as if `as_node` had run (see `RemoteGraph.update_state`)."""
         _check_thread_config(config)
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             self.resolve()
             return super().update_state(config, values, as_node, **kwargs)
 
@@ -453,7 +457,7 @@ class PurchasedGraph(RemoteGraph):
     ) -> RunnableConfig:
         """Write `values` into the thread's state, asynchronously."""
         _check_thread_config(config)
-        with _our_errors(self._graph_name):
+        with our_errors(self._graph_name):
             bound = await self._bound()
             return await RemoteGraph.aupdate_state(bound, config, values, as_node, **kwargs)
 
@@ -524,55 +528,3 @@ def _config_over(configurable: Mapping[str, Any], config: RunnableConfig | None)
     merged: dict[str, Any] = dict(config or {})
     merged["configurable"] = {**configurable, **(merged.get("configurable") or {})}
     return merged  # type: ignore[return-value]
-
-
-class _our_errors:
-    """Turns what langgraph-sdk and RemoteGraph raise for a run into our exceptions."""
-
-    def __init__(self, graph_name: str) -> None:
-        self.graph_name = graph_name
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        if exc is None or isinstance(exc, LmsystemsError):
-            return
-        ours = _translate(exc, self.graph_name)
-        if ours is not None:
-            raise ours from masked(exc)
-
-
-def _translate(error: BaseException, graph_name: str) -> LmsystemsError | None:
-    if isinstance(error, RemoteException):
-        data = error.args[0] if error.args else None
-        return run_error(
-            data,
-            subject=f"the purchased graph {graph_name!r}",
-        )
-    if isinstance(error, SdkTimeoutError):
-        return APITimeoutError(f"timed out running the purchased graph {graph_name!r}")
-    if isinstance(error, SdkConnectionError):
-        return APIConnectionError(
-            f"connection failed ({redact(error)}) running the purchased graph {graph_name!r}"
-        )
-    if isinstance(error, httpx.HTTPStatusError) and getattr(error, "response", None) is not None:
-        response = error.response
-        try:
-            content = response.content
-        except httpx.ResponseNotRead:
-            content = b""
-        return error_from_response(
-            service="agent server",
-            method=response.request.method,
-            path=response.request.url.path,
-            status_code=response.status_code,
-            reason=response.reason_phrase,
-            headers=response.headers,
-            content=content,
-        )
-    if isinstance(error, httpx.HTTPError):
-        return transport_error(error, f"running the purchased graph {graph_name!r}")
-    return None

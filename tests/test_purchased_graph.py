@@ -25,6 +25,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command
 from support.bad_server import json_reply, sse_reply, start_bad_server
+from support.fault_proxy import FaultPlan, start_fault_proxy
 from support.marketplace import MarketplaceTable, create_marketplace_app, start_marketplace_server
 
 from lmsystems import (
@@ -34,7 +35,10 @@ from lmsystems import (
     GraphNotFoundError,
     GraphNotPurchasedError,
     InputError,
+    InternalServerError,
+    LmsystemsError,
     NotFoundError,
+    PermissionDeniedError,
     PurchasedGraph,
     RunError,
     UnauthorizedError,
@@ -553,3 +557,106 @@ def test_runs_are_tracked_through_the_public_hook(market: Market) -> None:
         echo_parent(purchased).invoke({"question": "tracked?"})
         asyncio.run(echo_parent(purchased).ainvoke({"question": "tracked?"}))
     assert len(market.tracked) == before + 2
+
+
+# ------------------------------------------------------------------ stream_events(version="v3")
+
+
+def _assert_masked(error: BaseException, kind: type[BaseException], *secrets_: str) -> None:
+    """Our exception of `kind`, LangGraph's kept as its masked cause; no key anywhere in the chain."""
+    assert isinstance(error, kind) and isinstance(error, LmsystemsError), repr(error)
+    cause = error.__cause__
+    assert cause is not None and not isinstance(cause, LmsystemsError), repr(cause)
+    assert cause.__traceback__ is None  # masked: no frames that would keep the request alive
+    request = getattr(cause, "_request", None) or getattr(cause, "request", None)
+    if request is not None:
+        assert "x-api-key" not in request.headers
+    shown = "".join(traceback.format_exception(error))
+    for secret in secrets_:
+        assert secret not in shown
+
+
+def test_v3_run_streams_work_and_their_run_errors_are_ours(market: Market) -> None:
+    with defaults_graph(market) as purchased:
+        with purchased.stream_events({"question": "v3?"}, version="v3") as run:
+            methods = [event["method"] for event in run]
+            output = run.output
+        assert methods[0] == "lifecycle" and "values" in methods
+        assert output["echo"]["state"] == {"question": "v3?", "tone": "default", "language": "en"}
+
+    with market.graph("failing-graph") as failing:
+        with (
+            pytest.raises(RunError, match="lmsystems test graph failure: boom") as raised,
+            failing.stream_events({"message": "boom"}, version="v3") as run,
+        ):
+            assert [value for value in run.values]  # the values before the failure
+            run.output  # noqa: B018 - a property that waits for the run
+        _assert_masked(raised.value, RunError, market.user_key)
+        assert type(raised.value.__cause__).__name__ == "RuntimeError"
+
+        async def failing_async() -> None:
+            async with await failing.astream_events({"message": "boom"}, version="v3") as run:
+                async for _ in run.values:
+                    pass
+                await run.output()
+
+        with pytest.raises(RunError, match="boom"):
+            asyncio.run(failing_async())
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        # run.start, when the stream is entered
+        ({"status": 500, "method": "POST", "path": r"/threads/[^/]+/commands"}, InternalServerError),
+        # the event stream, while the run's events or projections are read
+        ({"status": 403, "method": "POST", "path": r"/threads/[^/]+/stream/events"}, PermissionDeniedError),
+        # the thread's state, when the output is asked for
+        ({"status": 500, "method": "GET", "path": r"/threads/[^/]+/state"}, InternalServerError),
+    ],
+    ids=["run-start", "event-stream", "final-state"],
+)
+def test_v3_stream_failures_are_ours_with_a_masked_cause(
+    market: Market, fault: dict[str, Any], kind: type[LmsystemsError]
+) -> None:
+    key = market.agent_server.deployment_key
+    plan = FaultPlan().fail(fault["status"], times=None, method=fault["method"], path=fault["path"])
+    with start_fault_proxy(market.agent_server.url, plan) as proxy:
+        purchased = PurchasedGraph(
+            "echo", deployment_url=proxy.url, deployment_key=key, allow_insecure_http=True, max_retries=0
+        )
+        with purchased:
+
+            def read_sync() -> None:
+                with purchased.stream_events({"question": "x"}, version="v3") as run:
+                    list(run)
+                    list(run.values)
+                    run.output  # noqa: B018 - a property that waits for the run
+
+            with pytest.raises(LmsystemsError) as caught:
+                read_sync()
+            _assert_masked(caught.value, kind, key)
+            assert caught.value.status_code == fault["status"]
+
+            async def read_async() -> None:
+                async with await purchased.astream_events({"question": "x"}, version="v3") as run:
+                    async for _ in run.values:
+                        pass
+                    await run.output()
+
+            with pytest.raises(LmsystemsError) as caught:
+                asyncio.run(read_async())
+            _assert_masked(caught.value, kind, key)
+    assert plan.requests  # the faults came from the proxy, in front of the real server
+
+
+def test_v3_misuse_and_unsupported_options_are_ours(market: Market) -> None:
+    with market.graph() as purchased:
+        run = purchased.stream_events({"question": "x"}, version="v3")
+        with pytest.raises(LmsystemsError, match="not entered") as caught:
+            list(run.values)  # outside its `with` block
+        assert type(caught.value.__cause__).__name__ == "RuntimeError"
+        with pytest.raises(InputError, match="interrupt_before"):
+            purchased.stream_events({"question": "x"}, version="v3", interrupt_before=["echo"])
+        with pytest.raises(InputError, match="v2"):
+            asyncio.run(purchased.astream_events({"question": "x"}, version="v2"))
