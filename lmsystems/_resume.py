@@ -24,6 +24,10 @@ Production runtimes (Redis stream ids `<ms>-<seq>`) have neither. So:
   delivered in the current millisecond on this connection is either re-sent or a new, equal event (a
   repeated token): the events of that millisecond are held back until the millisecond is over and then
   the tracker asks for a resync.
+- **The window.** The tracker keeps the keys of the last `window` events delivered (10,000). When
+  events delivered after the resume point have left it (a long answer streamed as `messages` events,
+  which are not stored), a reconnect starts inside the window instead, after an event older than the
+  last one delivered; the limit is a millisecond holding more events than the window.
 - **Resync.** :class:`Resync` tells the reader to drop the connection and reconnect from
   :meth:`ResumeTracker.resume_from` at once. The held-back events were never delivered; the new
   connection replays the whole ambiguous millisecond from storage, where it is complete and in order, and
@@ -106,17 +110,48 @@ class ResumeTracker:
         """The `Last-Event-ID` of a reconnect (see the module docstring)."""
         self._new_connection()
         resume = self._stored_last if self.unique_ids else self._stored_anchor
+        skip = self._resent_after(resume)
+        if skip is None:
+            # Events delivered after that point left the window: the replay would send them again with
+            # nothing to recognise them by. Start inside the window instead, after an event older than
+            # the last one delivered: ids do not go backward, so every event up to it was delivered,
+            # every event delivered after it is in the window, and the replay sends none of the others.
+            resume = self._window_start() or resume
+            skip = self._resent_after(resume)
+            if skip is None:  # no event of the window has an id that orders: skip what it holds
+                skip = deque(self._keys)
+        self._skip = skip
+        return _sendable(resume or self._start_after or "0")
+
+    def _resent_after(self, resume: str | None) -> deque[Key] | None:
+        """What a replay after `resume` sends again first: the events delivered after it, in order (the
+        production runtime re-sends only the stored ones among them); None when some of them are no
+        longer in the window."""
         after = event_order(resume) if resume is not None else None
-        # What the replay sends again first: the events delivered after the resume point, in order (the
-        # production runtime re-sends only the stored ones among them).
         skip: deque[Key] = deque()
         for key in reversed(self._keys):
             order = event_order(key[0]) if key[0] is not None else None
             if after is not None and order is not None and order <= after and stored(key[1]):
-                break
+                return skip
             skip.appendleft(key)
-        self._skip = skip
-        return _sendable(resume or self._start_after or "0")
+        return skip if self._offset == 0 else None
+
+    def _window_start(self) -> str | None:
+        """A resume point inside the window: the newest stored event older than the last event delivered
+        (its millisecond is complete), else the oldest such event; None when there is none."""
+        last = event_order(self._last_id) if self._last_id is not None else None
+        if last is None:
+            return None
+        newest_stored = oldest = None
+        for event_id, name, _ in self._keys:
+            order = event_order(event_id) if event_id is not None else None
+            if order is None or order >= last:
+                continue
+            if stored(name):
+                newest_stored = event_id
+            elif oldest is None:
+                oldest = event_id
+        return newest_stored or oldest
 
     def resume_after_last(self) -> str | None:
         """The `Last-Event-ID` of a rejoin that must not replay anything: the last id (or the start).

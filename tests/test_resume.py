@@ -11,9 +11,10 @@ resolves those by a resync (a reconnect from an unambiguous point, skipping by c
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from lmsystems._resume import ResumeTracker, Resync, event_order
@@ -42,10 +43,12 @@ def after(event_id: str | None, last_event_id: str) -> bool:
     return event_order(event_id or "") > event_order(last_event_id)  # type: ignore[operator]
 
 
-def run_with_drops(run: list[ServerSentEvent], rng: random.Random, drops: int) -> list[ServerSentEvent]:
+def run_with_drops(
+    run: list[ServerSentEvent], rng: random.Random, drops: int, window: int = 10_000
+) -> list[ServerSentEvent]:
     """Deliver `run` through the tracker over connections that drop at random points (and reconnect at
-    once when the tracker asks for a resync)."""
-    tracker, delivered = ResumeTracker(), []
+    once when the tracker asks for a resync); `window`: how many delivered events the tracker keeps."""
+    tracker, delivered = ResumeTracker(window=window), []
     wire = list(range(len(run)))  # the first connection: everything, live (indexes into `run`)
     produced = rng.randint(1, len(run))  # events the run has produced when the stream starts
     seen = 0  # events of the run that appeared on a wire: they were produced
@@ -178,3 +181,46 @@ def test_messages_events_are_not_where_a_reconnect_starts() -> None:
     late = ServerSentEvent("updates", '"c"', "8-0", None)
     delivered += tracker.feed(late)  # stored, older than the token's id, not delivered yet
     assert delivered == [*run, late]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    count=st.integers(1, 80),
+    drops=st.integers(0, 20),
+    window=st.integers(16, 40),
+    stored_every=st.sampled_from([0, 1, 5, 30]),
+)
+def test_every_event_exactly_once_when_the_resume_point_left_the_window(
+    seed: int, count: int, drops: int, window: int, stored_every: int
+) -> None:
+    """More events after the last stored one than the tracker keeps (a long answer streamed token by
+    token, `messages` events only): a reconnect starts inside the window, never re-delivering what left
+    it. `stored_every`: one stored event (`updates`) every so many, or none but the first. The limit: one
+    millisecond must not hold more events than the window (10,000 by default)."""
+    rng = random.Random(seed)
+    run = [
+        ServerSentEvent(
+            "updates" if index == 0 or (stored_every and index % stored_every == 0) else "messages/partial",
+            event.data,
+            event.id,
+            None,
+        )
+        for index, event in enumerate(make_run(rng, count, unique_ids=False, repeats=False))
+    ]
+    assume(max(Counter(event.id for event in run).values()) < window)
+    assert run_with_drops(run, rng, drops, window) == run
+
+
+def test_a_rejoin_after_more_events_than_the_window_delivers_nothing_again() -> None:
+    """The run's stream closed after 30 `messages` events, the tracker keeps 10: the rejoin starts at the
+    window's oldest event, and the replay of what follows it is skipped."""
+    run = [ServerSentEvent("metadata", "{}", "1-0", None)]
+    run += [ServerSentEvent("messages/partial", f'"{i}"', f"{2 + i // 4}-0", None) for i in range(30)]
+    tracker = ResumeTracker(window=10)
+    assert [event for event in run for event in tracker.feed(event)] == run
+    resume = tracker.resume_from()
+    assert resume == run[-10].id
+    replay = [event for event in run if after(event.id, resume)]
+    assert [event for event in replay for event in tracker.feed(event)] == []
+    assert tracker.end_of_stream() == []
