@@ -65,8 +65,8 @@ class ResumeTracker:
         self._window = window
         self._keys: deque[Key] = deque()  # the last `window` delivered keys
         self._offset = 0  # absolute index of self._keys[0]
-        # key -> absolute indexes in the window: built when the stream first reconnects (only matching
-        # re-sent events needs it), then kept up to date
+        # key -> absolute indexes in the window: built when first needed (matching a re-sent block
+        # after a reconnect), then kept up to date
         self._index: dict[Key, deque[int]] | None = None
         self._last_id: str | None = None
         # The same two for stored events only (`stored`): where a reconnect can start.
@@ -84,6 +84,7 @@ class ResumeTracker:
         self._ambiguous: str | None = None  # hold everything up to this id, then resync
         self._trusted: tuple[int, int] | None = None  # ids up to here come from a replay: all new
         self._newest: tuple[int, int] | None = None  # the newest id any connection sent
+        self._seen_id: str | None = None  # the id of the last event fed after a reconnect
         self.resyncs = 0
 
     @property
@@ -128,10 +129,17 @@ class ResumeTracker:
         production runtime re-sends only the stored ones among them); None when some of them are no
         longer in the window."""
         after = event_order(resume) if resume is not None else None
+        if after is None:
+            return deque(self._keys) if self._offset == 0 else None
         skip: deque[Key] = deque()
+        seen: str | None = None
+        order: tuple[int, int] | None = None
         for key in reversed(self._keys):
-            order = event_order(key[0]) if key[0] is not None else None
-            if after is not None and order is not None and order <= after and stored(key[1]):
+            event_id = key[0]
+            if event_id != seen:  # ids repeat: order each one once
+                seen = event_id
+                order = event_order(event_id) if event_id is not None else None
+            if order is not None and order <= after and stored(key[1]):
                 return skip
             skip.appendleft(key)
         return skip if self._offset == 0 else None
@@ -142,10 +150,14 @@ class ResumeTracker:
         last = event_order(self._last_id) if self._last_id is not None else None
         if last is None:
             return None
-        newest_stored = oldest = None
+        newest_stored = oldest = seen = None
+        older = False
         for event_id, name, _ in self._keys:
-            order = event_order(event_id) if event_id is not None else None
-            if order is None or order >= last:
+            if event_id != seen:
+                seen = event_id
+                order = event_order(event_id) if event_id is not None else None
+                older = order is not None and order < last
+            if not older:
                 continue
             if stored(name):
                 newest_stored = event_id
@@ -165,7 +177,6 @@ class ResumeTracker:
         return _sendable(last) if last is not None else None
 
     def _new_connection(self) -> None:
-        self._built_index()
         self._resumed = True
         self._held.clear()  # never delivered: the replay sends them again
         self._candidates.clear()
@@ -210,11 +221,13 @@ class ResumeTracker:
                     if order is not None and order[1] > 0:
                         self._counter_ids = True
             return [event]
-        order = event_order(event_id)
-        if order is not None and (self._newest is None or order > self._newest):
-            self._newest = order
+        if event_id != self._seen_id:  # ids repeat: order each one once
+            self._seen_id = event_id
+            order = event_order(event_id)
+            if order is not None and (self._newest is None or order > self._newest):
+                self._newest = order
         if self._skip:
-            key = _key(event)
+            key = (event_id, event.event, hash(event.data))
             if key == self._skip[0]:
                 self._skip.popleft()
                 return []
