@@ -94,8 +94,8 @@ class Meter:
 # ---------------------------------------------------------------------------------------- stream bodies
 
 
-def run_body(args: argparse.Namespace) -> dict[str, Any]:
-    return {"events": args.events, "kind": args.kind}
+def run_body(args: argparse.Namespace, events: int | None = None) -> dict[str, Any]:
+    return {"events": args.events if events is None else events, "kind": args.kind}
 
 
 def stream_path(args: argparse.Namespace) -> str:
@@ -129,8 +129,12 @@ def _floor_feed(buffer: bytes, chunk: bytes, loads: Any) -> tuple[bytes, int]:
 # ---------------------------------------------------------------------------------------- stream scenario
 
 
-def floor_request(args: argparse.Namespace, thread: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"assistant_id": ASSISTANT_ID, "input": run_body(args), "stream_mode": [args.kind]}
+def floor_request(args: argparse.Namespace, thread: str | None, events: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "assistant_id": ASSISTANT_ID,
+        "input": run_body(args, events),
+        "stream_mode": [args.kind],
+    }
     if thread:
         body["stream_resumable"] = True
     return {
@@ -140,17 +144,21 @@ def floor_request(args: argparse.Namespace, thread: str | None) -> dict[str, Any
 
 
 def stream_result(
-    total: Meter, setup: Meter, consume: Meter, events: int, names: Counter[str]
+    total: Meter, setup: Meter, first: Meter, consume: Meter, *, events: int, names: Counter[str]
 ) -> dict[str, Any]:
     """`cpu`/`wall`: the whole workload (client creation to close); `setup_*`: creating the client and its
     first request, GET /assistants/{id} (ours: `connect()`, which is that request; peer: `assistants.get`;
-    floor: `client.get`), which opens the connection and pays httpx's lazy imports; `stream_*`: opening
-    and reading the stream, the steady-state cost per event."""
+    floor: `client.get`), which opens the connection and pays httpx's lazy imports; `first_*`: a first
+    stream of one event, the same request with `events: 1` (what a client pays once, on its first
+    stream: lazy imports, first-use caches); `stream_*`: opening and reading the measured stream, the
+    steady-state cost per event."""
     return {
         "wall": total.wall,
         "cpu": total.cpu,
         "setup_wall": setup.wall,
         "setup_cpu": setup.cpu,
+        "first_wall": first.wall,
+        "first_cpu": first.cpu,
         "stream_wall": consume.wall,
         "stream_cpu": consume.cpu,
         "events": events,
@@ -171,6 +179,9 @@ async def stream_async(args: argparse.Namespace) -> dict[str, Any]:
                 client = LmsystemsClient(graph_name=ASSISTANT_ID, deployment_url=url)
                 await client.connect()
             try:
+                with Meter() as first:
+                    async for _part in client.stream_run(thread, input=run_body(args, 1), stream_mode=modes):
+                        pass
                 with Meter() as consume:
                     async for part in client.stream_run(thread, input=run_body(args), stream_mode=modes):
                         events += 1
@@ -186,6 +197,11 @@ async def stream_async(args: argparse.Namespace) -> dict[str, Any]:
                 await client.assistants.get(ASSISTANT_ID)  # first request: same work as our connect()
             try:
                 extra = {"stream_resumable": True} if thread else {}
+                with Meter() as first:
+                    async for _part in client.runs.stream(
+                        thread, ASSISTANT_ID, input=run_body(args, 1), stream_mode=modes, **extra
+                    ):
+                        pass
                 with Meter() as consume:
                     async for part in client.runs.stream(
                         thread, ASSISTANT_ID, input=run_body(args), stream_mode=modes, **extra
@@ -203,6 +219,14 @@ async def stream_async(args: argparse.Namespace) -> dict[str, Any]:
                 client = httpx.AsyncClient(base_url=url, limits=floor_limits(args.impl))
                 (await client.get(f"/assistants/{ASSISTANT_ID}")).raise_for_status()  # first request
             try:
+                with Meter() as first:
+                    async with client.stream(
+                        "POST", stream_path(args), **floor_request(args, thread, 1)
+                    ) as response:
+                        response.raise_for_status()
+                        buffer = b""
+                        async for chunk in response.aiter_bytes():
+                            buffer, _ = _floor_feed(buffer, chunk, loads)
                 with Meter() as consume:
                     async with client.stream(
                         "POST", stream_path(args), **floor_request(args, thread)
@@ -214,7 +238,7 @@ async def stream_async(args: argparse.Namespace) -> dict[str, Any]:
                             events += n
             finally:
                 await client.aclose()
-    return stream_result(total, setup, consume, events, names)
+    return stream_result(total, setup, first, consume, events=events, names=names)
 
 
 def stream_sync(args: argparse.Namespace) -> dict[str, Any]:
@@ -229,6 +253,9 @@ def stream_sync(args: argparse.Namespace) -> dict[str, Any]:
             with Meter() as setup:
                 client = SyncLmsystemsClient(graph_name=ASSISTANT_ID, deployment_url=url)  # connects
             try:
+                with Meter() as first:
+                    for _part in client.stream_run(thread, input=run_body(args, 1), stream_mode=modes):
+                        pass
                 with Meter() as consume:
                     for part in client.stream_run(thread, input=run_body(args), stream_mode=modes):
                         events += 1
@@ -244,6 +271,11 @@ def stream_sync(args: argparse.Namespace) -> dict[str, Any]:
                 client.assistants.get(ASSISTANT_ID)  # first request: same work as our connect()
             try:
                 extra = {"stream_resumable": True} if thread else {}
+                with Meter() as first:
+                    for _part in client.runs.stream(
+                        thread, ASSISTANT_ID, input=run_body(args, 1), stream_mode=modes, **extra
+                    ):
+                        pass
                 with Meter() as consume:
                     for part in client.runs.stream(
                         thread, ASSISTANT_ID, input=run_body(args), stream_mode=modes, **extra
@@ -261,6 +293,14 @@ def stream_sync(args: argparse.Namespace) -> dict[str, Any]:
                 client = httpx.Client(base_url=url)
                 client.get(f"/assistants/{ASSISTANT_ID}").raise_for_status()  # first request
             try:
+                with (
+                    Meter() as first,
+                    client.stream("POST", stream_path(args), **floor_request(args, thread, 1)) as response,
+                ):
+                    response.raise_for_status()
+                    buffer = b""
+                    for chunk in response.iter_bytes():
+                        buffer, _ = _floor_feed(buffer, chunk, loads)
                 request = floor_request(args, thread)
                 with Meter() as consume, client.stream("POST", stream_path(args), **request) as response:
                     response.raise_for_status()
@@ -270,7 +310,7 @@ def stream_sync(args: argparse.Namespace) -> dict[str, Any]:
                         events += n
             finally:
                 client.close()
-    return stream_result(total, setup, consume, events, names)
+    return stream_result(total, setup, first, consume, events=events, names=names)
 
 
 # ---------------------------------------------------------------------------------------- concurrency
