@@ -88,6 +88,15 @@ def attempt_ends(timeout: httpx.Timeout, started: float, ends: float | None) -> 
     return until
 
 
+def ran_out(error: BaseException, until: float | None, now: float) -> bool:
+    """Whether a failure is the attempt running out of time as a whole: the async client's own bound
+    (TimeoutError), or one of httpx's timeouts at or past the attempt's end `until` (each connect, write
+    and read waits at most what is left of the attempt, so its timeout is the attempt's)."""
+    if isinstance(error, TimeoutError):
+        return True
+    return until is not None and now >= until and isinstance(error, httpx.TimeoutException)
+
+
 def cut_reads(timeout: httpx.Timeout, until: float | None, now: float) -> httpx.Timeout:
     """`timeout` with every phase cut to what is left before `until`."""
     if until is None:

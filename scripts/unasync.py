@@ -33,6 +33,10 @@ RULES: list[tuple[re.Pattern[str], str]] = [
     for pattern, replacement in [
         (r"\bhttpx\.AsyncClient\b", "httpx.Client"),
         (r"\bhttpx\.AsyncBaseTransport\b", "httpx.BaseTransport"),
+        (r"\bhttpx\.AsyncHTTPTransport\b", "httpx.HTTPTransport"),
+        (r"\bhttpcore\.AnyIOBackend\b", "httpcore.SyncBackend"),
+        (r"\bhttpcore\.Async(\w+)", r"httpcore.\1"),
+        (r"\bhandle_async_request\b", "handle_request"),
         (r"\bAsyncIterator\b", "Iterator"),
         (r"\bAsyncIterable\b", "Iterable"),
         (r"\basynccontextmanager\b", "contextmanager"),
@@ -60,7 +64,10 @@ PROSE_RULES: list[tuple[re.Pattern[str], str]] = [
         (r"\basync for\b", "for"),
         (r"\bawait ", ""),
         (r"\baclose\b", "close"),
-        (r"(?<!httpx\.)\bAsync([A-Z]\w*)", r"Sync\1"),  # our classes; httpx's sync names differ
+        (
+            r"(?<!httpx\.)(?<!httpcore\.)\bAsync([A-Z]\w*)",
+            r"Sync\1",
+        ),  # our classes; httpx's sync names differ
     ]
 ]
 HEADER = (

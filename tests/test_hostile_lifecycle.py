@@ -37,8 +37,8 @@ def open_sockets() -> int:
 
 def pool_connections(client: LmsystemsClient) -> list[Any]:
     """The httpcore connections of the client's pool (read only, for this test)."""
-    transport: Any = client._core.http._client._transport
-    return list(transport._pool.connections)
+    transport: Any = client._core.http._client._transport  # the client's own AsyncBoundedTransport
+    return list(transport.pool.connections)
 
 
 async def _storm(client: LmsystemsClient, seed: int) -> tuple[int, int]:

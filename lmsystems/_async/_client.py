@@ -84,7 +84,9 @@ class LmsystemsClient:
         max_response_bytes: The largest answer read, decoded (compressed or not), in bytes (default
             64 MiB); a larger one raises APIResponseError. Error bodies are read up to 1 MiB.
         allow_insecure_http: Allow plain `http://` to a deployment that is not on this machine.
-        transport: An httpx transport to send requests through instead of the network (for tests).
+        transport: An httpx transport to send requests through instead of the client's own (for tests).
+            The client's own ends every connect, write and read with the attempt; through another, the
+            sync client bounds an answer's head per read only (see the Bounds page).
         distributed_tracing: Send the active LangSmith run tree's `langsmith-trace` and `baggage` headers
             (needs langsmith), so the server's run joins your LangSmith trace. OpenTelemetry context is
             sent whenever your application uses OpenTelemetry (see the tracing guide).

@@ -18,6 +18,7 @@ from typing import Any, cast
 import httpx
 
 from .. import _retry
+from .._attempt_clock import attempt_until
 from .._body_cap import ACCEPT_ENCODING, DEFAULT_MAX_RESPONSE_BYTES, ERROR_BODY_BYTES, BodyCap
 from .._cause import masked
 from .._exceptions import ConflictError
@@ -38,6 +39,7 @@ from .._transport import (
     not_an_event_stream,
     other_loop_error,
     parse_json_answer,
+    ran_out,
     redirect_target,
     request_error,
     status_error,
@@ -45,12 +47,18 @@ from .._transport import (
     was_sent,
 )
 from ._io import close_shielded, running_loop, sleep, uncancelled, within
+from ._network import AsyncBoundedTransport, proxy_mounts
 
 __all__ = ["MAX_REDIRECTS", "AsyncHTTP"]
 
 
 class AsyncHTTP:
-    """Sends RequestSpecs to endpoints with one pooled httpx client."""
+    """Sends RequestSpecs to endpoints with one pooled httpx client.
+
+    Its transport is the client's own (`AsyncBoundedTransport`: each attempt's connects, writes and
+    reads end with the attempt), unless one is given; the environment's proxies are mounted as httpx
+    mounts them (through httpx's own transports).
+    """
 
     def __init__(
         self,
@@ -73,7 +81,8 @@ class AsyncHTTP:
             timeout=timeout,
             limits=DEFAULT_LIMITS,
             follow_redirects=False,
-            transport=transport,
+            transport=transport if transport is not None else AsyncBoundedTransport(limits=DEFAULT_LIMITS),
+            mounts=proxy_mounts(DEFAULT_LIMITS) if transport is None else None,
             headers={"user-agent": user_agent, "accept-encoding": ACCEPT_ENCODING},
         )
 
@@ -132,9 +141,9 @@ class AsyncHTTP:
                         attempt, retries, idempotent=spec.idempotent, sent=was_sent(error)
                     )
                     lost = (
-                        request_error(error, endpoint, spec)
-                        if isinstance(error, httpx.HTTPError)
-                        else attempt_timeout_error(endpoint, spec, timeout, started, ends)
+                        attempt_timeout_error(endpoint, spec, timeout, started, ends)
+                        if ran_out(error, until, time.monotonic())
+                        else request_error(cast("httpx.HTTPError", error), endpoint, spec)
                     )
                     log_failure(
                         endpoint, spec, lost, started=started, attempt=attempt, retries=retries, delay=delay
@@ -200,26 +209,28 @@ class AsyncHTTP:
         until: float | None,
     ) -> tuple[httpx.Response, bytes | bytearray]:
         """One attempt: the answer and, unless it is a stream's 2xx (returned open), its body, capped
-        (the answer then closed). Raises httpx's errors, or TimeoutError once the attempt passed `until`."""
+        (the answer then closed). Raises httpx's errors, or TimeoutError once the attempt passed `until`:
+        the network waits for nothing past it (`attempt_until`), and the async client also cancels."""
         response: httpx.Response | None = None
         keep = False
         try:
-            async with within(None if until is None else until - started):
-                response = await uncancelled(
-                    self._client.send(request, stream=True), abandoned=close_shielded
-                )
-                if stream and response.status_code < 300:
-                    keep = True
-                    return response, b""
-                error_body = response.status_code >= 300
-                content = await read_capped(
-                    response,
-                    endpoint,
-                    spec,
-                    limit=ERROR_BODY_BYTES if error_body else self.max_response_bytes,
-                    refuse=not error_body,
-                    until=until,
-                )
+            with attempt_until(until):
+                async with within(None if until is None else until - started):
+                    response = await uncancelled(
+                        self._client.send(request, stream=True), abandoned=close_shielded
+                    )
+                    if stream and response.status_code < 300:
+                        keep = True
+                        return response, b""
+                    error_body = response.status_code >= 300
+                    content = await read_capped(
+                        response,
+                        endpoint,
+                        spec,
+                        limit=ERROR_BODY_BYTES if error_body else self.max_response_bytes,
+                        refuse=not error_body,
+                        until=until,
+                    )
             return response, content
         finally:
             if response is not None and not keep:
@@ -284,10 +295,11 @@ class AsyncHTTP:
             if not is_event_stream(response):
                 until = attempt_ends(timeout or self.timeout, time.monotonic(), ends)
                 try:
-                    async with within(None if until is None else until - time.monotonic()):
-                        body = await read_capped(
-                            response, endpoint, spec, limit=ERROR_BODY_BYTES, refuse=False, until=until
-                        )
+                    with attempt_until(until):
+                        async with within(None if until is None else until - time.monotonic()):
+                            body = await read_capped(
+                                response, endpoint, spec, limit=ERROR_BODY_BYTES, refuse=False, until=until
+                            )
                 except httpx.HTTPError:
                     body = b""
                 except TimeoutError:

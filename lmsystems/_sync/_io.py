@@ -30,8 +30,8 @@ def ws_recv(ws: Any, timeout: float | None) -> str | bytes:
 
 
 def within(seconds: float | None) -> contextlib.nullcontext[None]:
-    """The sync twin cannot cancel a blocking read: the transport checks its deadline between reads,
-    and each read is bounded by the read timeout cut to what is left of the attempt."""
+    """The sync twin cannot cancel a blocking read: the network streams of the client's transport
+    (`_network.py`) cut each connect, write and read to what is left of the attempt instead."""
     del seconds
     return contextlib.nullcontext()
 
