@@ -31,6 +31,7 @@ from lmsystems_generated.agent_server_literals import (
     SortOrder,
     ThreadField,
     ThreadSortBy,
+    ThreadStreamMode,
 )
 from lmsystems_generated.agent_server_literals import MultitaskStrategy as MultitaskStrategyName
 from lmsystems_generated.agent_server_literals import StreamMode as StreamModeName
@@ -69,10 +70,13 @@ __all__ = [
     "SortOrder",
     "StreamModeName",
     "StreamModes",
+    "StreamRunKwargs",
+    "StreamRunSettings",
     "ThreadField",
     "ThreadSortBy",
     "ThreadStatusName",
     "ThreadStatuses",
+    "ThreadStreamMode",
     "checked_keywords",
 ]
 
@@ -138,21 +142,33 @@ class RunExtras(TypedDict, total=False):
     durability: Durability | None
 
 
-class RunSettings(RunExtras, total=False):
-    """Every run option but the command and the stream modes."""
+class StreamRunSettings(RunExtras, total=False):
+    """Every run option but the command, the stream modes and `stream_subgraphs` (which a streaming call
+    takes as its own keyword: it decides the type of the stream's parts)."""
 
     multitask_strategy: MultitaskStrategies | None
     checkpoint_id: str | None
     config: Mapping[str, Any] | None
     interrupt_before: Literal["*"] | Sequence[str] | None
     interrupt_after: Literal["*"] | Sequence[str] | None
-    stream_subgraphs: bool | None
     metadata: Mapping[str, Any] | None
     assistant_id: str | None
 
 
+class RunSettings(StreamRunSettings, total=False):
+    """Every run option but the command and the stream modes."""
+
+    stream_subgraphs: bool | None
+
+
+class StreamRunKwargs(StreamRunSettings, total=False):
+    """Every run option but the stream modes and `stream_subgraphs` (`runs.stream`)."""
+
+    command: Command | CommandLike | None
+
+
 class RunKwargs(RunSettings, total=False):
-    """Every run option but the stream modes (`runs.create`, `runs.wait`, `runs.stream`)."""
+    """Every run option but the stream modes (`runs.create`, `runs.wait`)."""
 
     command: Command | CommandLike | None
 
@@ -175,6 +191,8 @@ _TYPED_KWARGS: dict[str, type] = {
     "Unpack[RunExtras]": RunExtras,
     "Unpack[RunSettings]": RunSettings,
     "Unpack[RunKwargs]": RunKwargs,
+    "Unpack[StreamRunSettings]": StreamRunSettings,
+    "Unpack[StreamRunKwargs]": StreamRunKwargs,
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

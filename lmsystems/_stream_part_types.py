@@ -3,8 +3,14 @@
 `AnyStreamPart` (the element type of every stream) is their union, tagged by `event`, so a check of the
 event narrows the data: `if part.event == "messages": part.data[0]["content"]`. At run time each part is
 an instance of its kind (`isinstance(part, MessagesPart)` is true), built at the same cost as a plain
-`StreamPart`; the data is the JSON the server sent, unchanged. Events the spec does not name, and the
-namespaced events of subgraphs (`updates|sub:1`), are plain `StreamPart`s.
+`StreamPart`; the data is the JSON the server sent, unchanged. Events the spec does not name are plain
+`StreamPart`s.
+
+The namespaced events of subgraphs (`updates|sub:1`, with `stream_subgraphs=True`) have kinds of their own
+(`SubgraphUpdatesPart`, ...; `AnySubgraphPart`): their `event` is any string, their `mode` says what the
+data is, so `part.mode == "updates"` narrows a root part and a subgraph's alike. A stream typed
+`AnyStreamPart | AnySubgraphPart` (what `stream_subgraphs=True` gives) narrows by `mode`; by `event` only
+its root parts.
 """
 
 from __future__ import annotations
@@ -59,6 +65,10 @@ class MessagesPart(StreamPart):
     event: Literal["messages"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: tuple[MessageChunk, JSONObject]  # pyright: ignore[reportIncompatibleVariableOverride]
 
+    @property
+    def mode(self) -> Literal["messages"]:
+        return "messages"
+
 
 class MessagesListPart(StreamPart):
     """stream_mode "messages": the messages so far (`messages/partial`) or finished (`messages/complete`)."""
@@ -66,6 +76,10 @@ class MessagesListPart(StreamPart):
     __slots__ = ()
     event: Literal["messages/partial", "messages/complete"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: list[MessageChunk]  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["messages/partial", "messages/complete"]:
+        return self.event
 
 
 class MessagesMetadataPart(StreamPart):
@@ -75,6 +89,10 @@ class MessagesMetadataPart(StreamPart):
     event: Literal["messages/metadata"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: dict[str, JSONObject]  # pyright: ignore[reportIncompatibleVariableOverride]
 
+    @property
+    def mode(self) -> Literal["messages/metadata"]:
+        return "messages/metadata"
+
 
 class ValuesPart(StreamPart):
     """stream_mode "values": the whole state after a step."""
@@ -82,6 +100,10 @@ class ValuesPart(StreamPart):
     __slots__ = ()
     event: Literal["values"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: JSONObject  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["values"]:
+        return "values"
 
 
 class UpdatesPart(StreamPart):
@@ -91,6 +113,10 @@ class UpdatesPart(StreamPart):
     event: Literal["updates"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: JSONObject  # pyright: ignore[reportIncompatibleVariableOverride]
 
+    @property
+    def mode(self) -> Literal["updates"]:
+        return "updates"
+
 
 class MetadataPart(StreamPart):
     """The first event of a run's stream (and run ends on a thread's stream)."""
@@ -98,6 +124,10 @@ class MetadataPart(StreamPart):
     __slots__ = ()
     event: Literal["metadata"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: RunMetadata  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["metadata"]:
+        return "metadata"
 
 
 class CustomPart(StreamPart):
@@ -107,6 +137,10 @@ class CustomPart(StreamPart):
     event: Literal["custom", "end"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: JSON  # pyright: ignore[reportIncompatibleVariableOverride]
 
+    @property
+    def mode(self) -> Literal["custom", "end"]:
+        return self.event
+
 
 class ObjectPart(StreamPart):
     """stream_modes "events", "debug", "tasks", "checkpoints", and `feedback` / `state_update` events: a
@@ -115,6 +149,91 @@ class ObjectPart(StreamPart):
     __slots__ = ()
     event: Literal["events", "debug", "tasks", "checkpoints", "feedback", "state_update"]  # pyright: ignore[reportIncompatibleVariableOverride]
     data: JSONObject  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["events", "debug", "tasks", "checkpoints", "feedback", "state_update"]:
+        return self.event
+
+
+# The namespaced events of subgraphs: `event` is the wire name (`updates|sub:1`), any string; `mode` (the
+# name without the namespace) is the tag, and `data` has the type of the root kind of that mode.
+
+
+class SubgraphMessagesPart(StreamPart):
+    """A subgraph's `messages|...` event (stream_mode "messages-tuple"): a `(chunk, metadata)` pair."""
+
+    __slots__ = ()
+    data: tuple[MessageChunk, JSONObject]  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["messages"]:
+        return "messages"
+
+
+class SubgraphMessagesListPart(StreamPart):
+    """A subgraph's `messages/partial|...` or `messages/complete|...` event: its messages."""
+
+    __slots__ = ()
+    data: list[MessageChunk]  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["messages/partial", "messages/complete"]:
+        return self.event.partition("|")[0]  # type: ignore[return-value]  # (the kind is chosen by it)
+
+
+class SubgraphMessagesMetadataPart(StreamPart):
+    """A subgraph's `messages/metadata|...` event: metadata of its streamed messages, by message id."""
+
+    __slots__ = ()
+    data: dict[str, JSONObject]  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["messages/metadata"]:
+        return "messages/metadata"
+
+
+class SubgraphValuesPart(StreamPart):
+    """A subgraph's `values|...` event: the subgraph's whole state after a step."""
+
+    __slots__ = ()
+    data: JSONObject  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["values"]:
+        return "values"
+
+
+class SubgraphUpdatesPart(StreamPart):
+    """A subgraph's `updates|...` event: what each of its nodes that ran wrote, by node name."""
+
+    __slots__ = ()
+    data: JSONObject  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["updates"]:
+        return "updates"
+
+
+class SubgraphCustomPart(StreamPart):
+    """A subgraph's `custom|...` event: whatever its writer sent."""
+
+    __slots__ = ()
+    data: JSON  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["custom"]:
+        return "custom"
+
+
+class SubgraphObjectPart(StreamPart):
+    """A subgraph's `events|...`, `debug|...`, `tasks|...` or `checkpoints|...` event: a JSON object."""
+
+    __slots__ = ()
+    data: JSONObject  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["events", "debug", "tasks", "checkpoints"]:
+        return self.event.partition("|")[0]  # type: ignore[return-value]  # (the kind is chosen by it)
 
 
 AnyStreamPart: TypeAlias = (
@@ -127,8 +246,20 @@ AnyStreamPart: TypeAlias = (
     | CustomPart
     | ObjectPart
 )
-"""The element type of a stream: a union of `StreamPart` kinds, narrowed by `part.event == "..."` (or
-`isinstance`)."""
+"""The element type of a stream: a union of `StreamPart` kinds, narrowed by `part.event == "..."`,
+`part.mode == "..."` or `isinstance`."""
+
+AnySubgraphPart: TypeAlias = (
+    SubgraphMessagesPart
+    | SubgraphMessagesListPart
+    | SubgraphMessagesMetadataPart
+    | SubgraphValuesPart
+    | SubgraphUpdatesPart
+    | SubgraphCustomPart
+    | SubgraphObjectPart
+)
+"""The parts of subgraphs (`stream_subgraphs=True`): narrowed by `part.mode == "..."` or `isinstance`;
+`part.namespace` says which subgraph."""
 
 #: The kind of part for each event name (others: a plain StreamPart).
 PART_TYPES: dict[str, type[StreamPart]] = {
@@ -147,4 +278,19 @@ PART_TYPES: dict[str, type[StreamPart]] = {
     "checkpoints": ObjectPart,
     "feedback": ObjectPart,
     "state_update": ObjectPart,
+}
+
+#: The kind of a subgraph's part, by the mode of its namespaced event (others: a plain StreamPart).
+SUBGRAPH_PART_TYPES: dict[str, type[StreamPart]] = {
+    "messages": SubgraphMessagesPart,
+    "messages/partial": SubgraphMessagesListPart,
+    "messages/complete": SubgraphMessagesListPart,
+    "messages/metadata": SubgraphMessagesMetadataPart,
+    "values": SubgraphValuesPart,
+    "updates": SubgraphUpdatesPart,
+    "custom": SubgraphCustomPart,
+    "events": SubgraphObjectPart,
+    "debug": SubgraphObjectPart,
+    "tasks": SubgraphObjectPart,
+    "checkpoints": SubgraphObjectPart,
 }

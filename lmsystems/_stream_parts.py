@@ -19,7 +19,7 @@ from ._interrupts import interrupts_in_part, run_error
 from ._json import first_try, loads
 from ._resume import ResumeTracker
 from ._settings import StreamLimits
-from ._stream_part_types import PART_TYPES, AnyStreamPart
+from ._stream_part_types import PART_TYPES, SUBGRAPH_PART_TYPES, AnyStreamPart, AnySubgraphPart
 from ._types import StreamPart
 
 if TYPE_CHECKING:
@@ -29,7 +29,21 @@ if TYPE_CHECKING:
 logger = logging.getLogger("lmsystems")
 
 _kind_of = PART_TYPES.get
+_subgraph_kind_of = SUBGRAPH_PART_TYPES.get
 _new_part = tuple.__new__
+
+#: What a stream yields: a root graph's parts, and a subgraph's (with `stream_subgraphs=True`).
+AnyPart = AnyStreamPart | AnySubgraphPart
+
+
+def kind_of(event: str) -> type[StreamPart]:
+    """The kind of part for an event: by its name, a namespaced event by its mode (e.g. `updates|sub:1`:
+    SubgraphUpdatesPart); a plain StreamPart for an event the spec does not name."""
+    kind = _kind_of(event)
+    if kind is None:
+        mode, bar, _ = event.partition("|")
+        kind = (_subgraph_kind_of(mode) if bar else None) or StreamPart
+    return kind
 
 
 class Step(NamedTuple):
@@ -38,7 +52,7 @@ class Step(NamedTuple):
     #: Read this request's stream next, at once (None: the stream ended, unless `reason` is set).
     spec: RequestSpec | None = None
     #: A part to deliver before that.
-    notice: AnyStreamPart | None = None
+    notice: AnyPart | None = None
     #: Reconnect after a backoff, for this reason (counts as a failure).
     reason: str | None = None
 
@@ -76,9 +90,9 @@ class StreamProgress:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return bool(self.interrupts)
 
-    def part(self, event: str, data: str, event_id: str | None) -> AnyStreamPart:
-        """The part for one event, of its event's kind (a plain StreamPart for an event the spec does not
-        name, e.g. a subgraph's `updates|sub:1`); `event: error` raises the run's RunError."""
+    def part(self, event: str, data: str, event_id: str | None) -> AnyPart:
+        """The part for one event, of its event's kind (`kind_of`); `event: error` raises the run's
+        RunError."""
         value: Any = None
         if data:
             try:
@@ -94,9 +108,9 @@ class StreamProgress:
             found = interrupts_in_part(event, value)
             if found is not None:
                 self.interrupts = found
-        # The kind is known at run time only (and a namespaced event is a plain StreamPart, outside the
-        # union the stream promises): no cast() call on this hot path, and no named-tuple constructor.
-        return _new_part(_kind_of(event, StreamPart), (event, value, event_id))  # type: ignore[return-value]
+        # The kind is known at run time only (an event the spec does not name is a plain StreamPart, outside
+        # the union the stream promises): no cast() call on this hot path, and no named-tuple constructor.
+        return _new_part(_kind_of(event) or kind_of(event), (event, value, event_id))  # type: ignore[return-value]
 
     def _value(self, event: str, data: str) -> Any:
         try:

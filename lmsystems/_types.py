@@ -78,13 +78,26 @@ class StreamPart(NamedTuple):
     """One event of a run's stream: compatible with langgraph-sdk's `StreamPart`.
 
     `event` is the stream mode that produced it (`values`, `updates`, `messages/partial`, `custom`, ...;
-    with subgraphs `updates|parent:<task id>`), `data` the JSON-decoded payload, `id` the event id of a
-    resumable stream.
+    with subgraphs `updates|parent:<task id>`, split into `mode` and `namespace`), `data` the
+    JSON-decoded payload, `id` the event id of a resumable stream.
     """
 
     event: str
     data: Any
     id: str | None = None
+
+    @property
+    def mode(self) -> str:
+        """The event's name without its namespace: `updates` for `updates|sub:1` (narrows the part's kind,
+        as `event` does, for a subgraph's parts too: `if part.mode == "updates": part.data.items()`)."""
+        return self.event.partition("|")[0]
+
+    @property
+    def namespace(self) -> tuple[str, ...]:
+        """Where in the graph the event comes from: `()` for the root graph, `("sub:<task id>",)` for a
+        subgraph's (with `stream_subgraphs=True`), one item per level of nesting."""
+        event = self.event
+        return tuple(event.split("|")[1:]) if "|" in event else ()
 
     @property
     def text(self) -> str | None:

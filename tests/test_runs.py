@@ -20,17 +20,27 @@ import httpx
 import pytest
 
 from lmsystems import (
+    AnyStreamPart,
+    AnySubgraphPart,
     AsyncRunStream,
+    MetadataPart,
     MultitaskStrategy,
     NotFoundError,
     RunError,
     StreamMode,
     StreamPart,
+    SubgraphCustomPart,
+    SubgraphUpdatesPart,
+    SubgraphValuesPart,
     SyncLmsystemsClient,
     ThreadBusyError,
     ThreadStatus,
+    UpdatesPart,
+    ValuesPart,
 )
 from lmsystems import LmsystemsClient as Client
+
+AnyPart = AnyStreamPart | AnySubgraphPart
 
 CHAT_INPUT = {"messages": [{"role": "user", "content": "hi"}]}
 CHAT_REPLY = "[marketplace] Hello from the chat graph! You said: hi"
@@ -168,7 +178,7 @@ def test_sync_stream_modes(marketplace: Any) -> None:
 
 
 def test_stream_subgraphs(marketplace: Any) -> None:
-    async def scenario() -> tuple[list[StreamPart], list[StreamPart]]:
+    async def scenario() -> tuple[list[AnyPart], list[AnyStreamPart]]:
         async with client_for(marketplace, "subgraphs-graph") as client:
             return await asyncio.gather(
                 client.stream_run(
@@ -178,6 +188,7 @@ def test_stream_subgraphs(marketplace: Any) -> None:
             )
 
     nested, flat = run(scenario())
+    # The wire names are kept (as langgraph-sdk and lmsystems 1.0.8 show them).
     child_updates = [p for p in nested if p.event.startswith("updates|child:")]
     child_custom = [p for p in nested if p.event.startswith("custom|child:")]
     assert [next(iter(p.data)) for p in child_updates] == ["child_step_one", "child_step_two"]
@@ -185,6 +196,38 @@ def test_stream_subgraphs(marketplace: Any) -> None:
     assert [next(iter(p.data)) for p in nested if p.event == "updates"] == ["prepare", "child", "finish"]
     assert not [p for p in flat if "|" in p.event]
     assert [next(iter(p.data)) for p in flat if p.event == "updates"] == ["prepare", "child", "finish"]
+    # Each part is of its kind, with its mode and namespace: a subgraph's as a root's.
+    for part in child_updates:
+        assert type(part) is SubgraphUpdatesPart and part.mode == "updates"
+        assert part.namespace == (part.event.split("|", 1)[1],) and part.namespace[0].startswith("child:")
+    assert all(type(p) is SubgraphCustomPart and p.mode == "custom" for p in child_custom)
+    roots = [p for p in nested if "|" not in p.event]
+    assert all(p.namespace == () and p.mode == p.event for p in roots)
+    assert {type(p) for p in roots} == {MetadataPart, UpdatesPart}  # (the root graph writes nothing custom)
+    updates = [(p.namespace != (), next(iter(p.data))) for p in nested if p.mode == "updates"]
+    assert updates == [
+        (False, "prepare"),
+        (True, "child_step_one"),
+        (True, "child_step_two"),
+        (False, "child"),
+        (False, "finish"),
+    ]
+
+
+def test_stream_subgraphs_sync_resources_and_values(marketplace: Any) -> None:
+    with SyncLmsystemsClient(
+        graph_name="subgraphs-graph", api_key=marketplace.user_key, base_url=marketplace.url
+    ) as client:
+        thread = client.threads.create()
+        parts = client.runs.stream(
+            thread, {"topic": "t"}, stream_mode="values", stream_subgraphs=True
+        ).collect()
+        child = [p for p in parts if isinstance(p, SubgraphValuesPart)]
+        assert child and all(p.mode == "values" and p.namespace[0].startswith("child:") for p in child)
+        assert child[-1].data["trail"] == ["prepare", "child_step_one", "child_step_two"]
+        root = [p for p in parts if isinstance(p, ValuesPart)]
+        assert root[-1].data["trail"][-3:] == ["child_step_one", "child_step_two", "finish"]
+        assert [p for p in parts if p.mode == "values"] == [p for p in parts if p.event.startswith("values")]
 
 
 # ------------------------------------------------------------------------------------ stateless runs

@@ -311,7 +311,20 @@ def test_a_batch_run_with_an_unknown_option_names_it() -> None:
 def test_each_event_becomes_its_kind_of_part_and_stays_a_stream_part() -> None:
     import pickle
 
-    from lmsystems import MessagesPart, MetadataPart, StreamPart, UpdatesPart, ValuesPart
+    from lmsystems import (
+        MessagesPart,
+        MetadataPart,
+        StreamPart,
+        SubgraphCustomPart,
+        SubgraphMessagesListPart,
+        SubgraphMessagesMetadataPart,
+        SubgraphMessagesPart,
+        SubgraphObjectPart,
+        SubgraphUpdatesPart,
+        SubgraphValuesPart,
+        UpdatesPart,
+        ValuesPart,
+    )
     from lmsystems._stream_parts import StreamProgress
 
     progress = StreamProgress(thread_id="t1")
@@ -327,6 +340,26 @@ def test_each_event_becomes_its_kind_of_part_and_stays_a_stream_part() -> None:
     assert progress.run_id == "r1"
     assert type(progress.part("values", '{"a": 1}', None)) is ValuesPart
     assert type(progress.part("updates", '{"node": null}', None)) is UpdatesPart
-    namespaced = progress.part("updates|sub:1", '{"node": {}}', None)
-    assert type(namespaced) is StreamPart and namespaced.data == {"node": {}}
+    assert messages.mode == "messages" and messages.namespace == ()
+    # A subgraph's event: a kind of its own, by its mode; the wire name stays the event.
+    namespaced = progress.part("updates|sub:1|inner:2", '{"node": {}}', "2-0")
+    assert type(namespaced) is SubgraphUpdatesPart and namespaced.data == {"node": {}}
+    assert namespaced.event == "updates|sub:1|inner:2" and namespaced.id == "2-0"
+    assert namespaced.mode == "updates" and namespaced.namespace == ("sub:1", "inner:2")
+    assert namespaced == StreamPart("updates|sub:1|inner:2", {"node": {}}, "2-0")
+    assert type(pickle.loads(pickle.dumps(namespaced))) is SubgraphUpdatesPart
+    assert repr(namespaced).startswith("StreamPart(event='updates|sub:1|inner:2'")
+    chunk_part = progress.part("messages|sub:1", chunk, None)
+    assert type(chunk_part) is SubgraphMessagesPart and chunk_part.text == "Hi"
+    kinds = {
+        "messages/partial|s:1": SubgraphMessagesListPart,
+        "messages/metadata|s:1": SubgraphMessagesMetadataPart,
+        "values|s:1": SubgraphValuesPart,
+        "custom|s:1": SubgraphCustomPart,
+        "tasks|s:1": SubgraphObjectPart,
+    }
+    for event, kind in kinds.items():
+        part = progress.part(event, "{}", None)
+        assert type(part) is kind and part.mode == event.split("|")[0] and part.namespace == ("s:1",)
     assert type(progress.part("unknown-event", "1", None)) is StreamPart
+    assert type(progress.part("unknown|s:1", "1", None)) is StreamPart

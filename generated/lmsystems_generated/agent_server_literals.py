@@ -75,6 +75,7 @@ ThreadField: TypeAlias = Literal[
 ]
 ThreadSortBy: TypeAlias = Literal["thread_id", "status", "created_at", "updated_at", "state_updated_at"]
 ThreadStatus: TypeAlias = Literal["idle", "busy", "interrupted", "error"]
+ThreadStreamMode: TypeAlias = Literal["run_modes", "lifecycle", "state_update"]
 
 __all__ = [
     "AssistantField",
@@ -97,4 +98,5 @@ __all__ = [
     "ThreadField",
     "ThreadSortBy",
     "ThreadStatus",
+    "ThreadStreamMode",
 ]

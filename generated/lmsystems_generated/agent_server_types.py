@@ -137,6 +137,12 @@ RunField: TypeAlias = Literal[
 ]
 
 
+ThreadStreamMode: TypeAlias = Literal["run_modes", "lifecycle", "state_update"]
+"""
+What a thread's stream follows: `run_modes` (every event of its runs), `lifecycle`, `state_update`.
+"""
+
+
 class Config(TypedDict):
     """
     A run configuration (LangChain RunnableConfig).

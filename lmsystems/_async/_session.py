@@ -28,7 +28,7 @@ import httpx
 
 from .. import _retry
 from .. import _validation as check
-from .._arguments import MultitaskStrategies, checked_keywords
+from .._arguments import Input, MultitaskStrategies, checked_keywords
 from .._event_reader import EventReader
 from .._exceptions import (
     APIConnectionError,
@@ -324,7 +324,7 @@ class AsyncThreadStream:
 
     async def start(
         self,
-        input: Any = None,
+        input: Input = None,
         *,
         config: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,

@@ -9,22 +9,36 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Self, cast
 
 from .._stream_part_types import AnyStreamPart
-from .._stream_parts import StreamProgress
+from .._stream_parts import AnyPart, StreamProgress
 from .._text import TokenText
 from .._tracing import StreamTrace
+from .._types import StreamPart
 from ._stream_loop import follow
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from .._types import Interrupt
     from ._core import AsyncCore
     from ._strategies import AsyncRunStrategy, AsyncThreadStrategy
 
+    #: The kind of parts a stream yields: `AnyStreamPart` (a root graph's), or with `stream_subgraphs=True`
+    #: `AnyStreamPart | AnySubgraphPart`.
+    Part_co = TypeVar("Part_co", bound=StreamPart, default=AnyStreamPart, covariant=True)
+else:
+    from typing import TypeVar
 
-class AsyncRunStream:
-    """The parts of one run's stream, in order.
+    Part_co = TypeVar(
+        "Part_co", bound=StreamPart, covariant=True
+    )  # (a default needs Python 3.13 at run time)
+
+
+class AsyncRunStream(Generic[Part_co]):
+    """The parts of one run's stream, in order: `AnyStreamPart`s (with `stream_subgraphs=True`, a
+    subgraph's parts too: `AsyncRunStream[AnyStreamPart | AnySubgraphPart]`).
 
     Iterate it (`async for part in stream`), or use it as a context manager (`async with`) to release
     the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
@@ -37,7 +51,7 @@ class AsyncRunStream:
         self._core = core
         self._strategy = strategy
         self._progress: StreamProgress = strategy.progress
-        self._parts: AsyncIterator[AnyStreamPart] | None = None
+        self._parts: AsyncIterator[Part_co] | None = None
 
     @property
     def thread_id(self) -> str | None:
@@ -82,19 +96,22 @@ class AsyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return self._progress.interrupted
 
-    def __aiter__(self) -> AsyncIterator[AnyStreamPart]:
+    def __aiter__(self) -> AsyncIterator[Part_co]:
         # The parts generator itself: a loop over the stream pays no wrapper call per part (unless the
         # application traces with OpenTelemetry: then the stream's span wraps it).
         if self._parts is None:
             parts = follow(self._core, self._strategy)
             trace = self._core.http.tracing.stream()
-            self._parts = parts if trace is None else traced(parts, self._progress, trace)
+            # What the stream yields is set by its request (the caller's overload says which).
+            self._parts = cast(
+                "AsyncIterator[Part_co]", parts if trace is None else traced(parts, self._progress, trace)
+            )
         return self._parts
 
-    async def __anext__(self) -> AnyStreamPart:
+    async def __anext__(self) -> Part_co:
         return await self.__aiter__().__anext__()
 
-    async def __aenter__(self) -> AsyncRunStream:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(
@@ -118,14 +135,14 @@ class AsyncRunStream:
             if piece:
                 yield piece
 
-    async def collect(self) -> list[AnyStreamPart]:
+    async def collect(self) -> list[Part_co]:
         """Read the whole stream into a list."""
         return [part async for part in self]
 
 
 async def traced(
-    parts: AsyncIterator[AnyStreamPart], progress: StreamProgress, trace: StreamTrace
-) -> AsyncIterator[AnyStreamPart]:
+    parts: AsyncIterator[AnyPart], progress: StreamProgress, trace: StreamTrace
+) -> AsyncIterator[AnyPart]:
     """`parts` inside the stream's span: current while the stream works, not while the caller does."""
     error: BaseException | None = None
     try:

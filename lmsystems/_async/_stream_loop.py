@@ -19,21 +19,19 @@ from .. import _retry
 from .._event_reader import EventReader
 from .._exceptions import APIConnectionError, APITimeoutError, StreamError
 from .._resume import Resync
-from .._stream_part_types import AnyStreamPart
 from .._transport import attempt_ends
 from ._events import iter_events
 from ._io import sleep
 
 if TYPE_CHECKING:
+    from .._stream_parts import AnyPart
     from ._core import AsyncCore
     from ._strategies import AsyncRunStrategy, AsyncThreadStrategy
 
 logger = logging.getLogger("lmsystems")
 
 
-async def follow(
-    core: AsyncCore, strategy: AsyncRunStrategy | AsyncThreadStrategy
-) -> AsyncIterator[AnyStreamPart]:
+async def follow(core: AsyncCore, strategy: AsyncRunStrategy | AsyncThreadStrategy) -> AsyncIterator[AnyPart]:
     """The stream's parts, reconnecting as the strategy says."""
     progress = strategy.progress
     limits = progress.limits

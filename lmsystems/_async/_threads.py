@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Unpack, cast
+from typing import TYPE_CHECKING, Any, Unpack, cast, get_args
 
 from .. import _validation as check
 from .._answers import field_of, object_answer
@@ -14,6 +14,7 @@ from .._arguments import (
     ThreadField,
     ThreadSortBy,
     ThreadStatuses,
+    ThreadStreamMode,
     checked_keywords,
 )
 from .._choices import choices
@@ -30,6 +31,7 @@ from ._strategies import AsyncThreadStrategy
 from ._stream import AsyncRunStream
 
 if TYPE_CHECKING:
+    from .._stream_part_types import AnyStreamPart, AnySubgraphPart
     from .._types import Interrupt, Thread, ThreadState
 
 
@@ -283,8 +285,8 @@ class AsyncThreads:
         thread: Thread | str,
         *,
         last_event_id: str | None = None,
-        stream_modes: Sequence[str] | None = None,
-    ) -> AsyncRunStream:
+        stream_modes: Sequence[ThreadStreamMode] | None = None,
+    ) -> AsyncRunStream[AnyStreamPart | AnySubgraphPart]:
         """Follow everything that happens on the thread, across runs, as a stream of parts.
 
         `stream_modes`: run_modes (the default: every event of every run), lifecycle, state_update.
@@ -303,6 +305,9 @@ class AsyncThreads:
             progress,
             AsyncRuns(self._core),
             last_event_id=last_event_id,
-            stream_modes=list(stream_modes) if stream_modes else None,
+            stream_modes=check.field_names(
+                stream_modes, argument="stream_modes", choices=get_args(ThreadStreamMode)
+            )
+            or None,
         )
         return AsyncRunStream(self._core, strategy)

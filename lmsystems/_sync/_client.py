@@ -7,7 +7,7 @@ import copy
 import dataclasses
 from collections.abc import Mapping, Sequence
 from types import EllipsisType, TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self, Unpack
+from typing import TYPE_CHECKING, Any, Literal, Self, Unpack, overload
 
 import httpx
 
@@ -23,9 +23,9 @@ from .._arguments import (
     NotGiven,
     RunExtras,
     RunKwargs,
-    RunSettings,
     SessionTransport,
     StreamModes,
+    StreamRunSettings,
     checked_keywords,
 )
 from .._exceptions import InputError
@@ -44,6 +44,7 @@ from ._stream import SyncRunStream
 from ._threads import SyncThreads
 
 if TYPE_CHECKING:
+    from .._stream_part_types import AnyStreamPart, AnySubgraphPart
     from .._types import Interrupt, Run, Thread, ThreadState
 
 DEFAULT_STREAM_LIMITS = StreamLimits()
@@ -278,6 +279,50 @@ class _SyncLmsystemsClient:
         """The thread's current state (or its state at `checkpoint_id`)."""
         return self.threads.get_state(thread, checkpoint_id=checkpoint_id, subgraphs=subgraphs)
 
+    @overload
+    def stream_run(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes = "values",
+        multitask_strategy: MultitaskStrategies | None = None,
+        checkpoint_id: str | None = None,
+        is_background: bool = False,
+        config: Mapping[str, Any] | None = None,
+        command: Command | CommandLike | None = None,
+        interrupt_before: Literal["*"] | Sequence[str] | None = None,
+        interrupt_after: Literal["*"] | Sequence[str] | None = None,
+        stream_subgraphs: Literal[False] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        assistant_id: str | None = None,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[RunExtras],
+    ) -> SyncRunStream[AnyStreamPart]: ...
+    @overload
+    def stream_run(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes = "values",
+        multitask_strategy: MultitaskStrategies | None = None,
+        checkpoint_id: str | None = None,
+        is_background: bool = False,
+        config: Mapping[str, Any] | None = None,
+        command: Command | CommandLike | None = None,
+        interrupt_before: Literal["*"] | Sequence[str] | None = None,
+        interrupt_after: Literal["*"] | Sequence[str] | None = None,
+        stream_subgraphs: bool | None,
+        metadata: Mapping[str, Any] | None = None,
+        assistant_id: str | None = None,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[RunExtras],
+    ) -> SyncRunStream[AnyStreamPart | AnySubgraphPart]: ...
     def stream_run(
         self,
         thread: Thread | str | None = None,
@@ -298,9 +343,10 @@ class _SyncLmsystemsClient:
         deadline: float | EllipsisType | None = ...,
         max_reconnects: int | EllipsisType = ...,
         **options: Unpack[RunExtras],
-    ) -> SyncRunStream:
+    ) -> SyncRunStream[AnyStreamPart | AnySubgraphPart]:
         """Run the graph on `thread` (None: a stateless run) and stream its parts (`AnyStreamPart`:
-        `StreamPart`s typed by their `event`).
+        `StreamPart`s typed by their `event`; with `stream_subgraphs=True` the subgraphs' parts too,
+        `AnySubgraphPart`s with their `namespace`: narrow those by `part.mode`).
 
         `stream_mode`: one of values, messages, messages-tuple, updates, custom, events, debug, tasks,
         checkpoints, or a list. `multitask_strategy` (reject, rollback, interrupt, enqueue) says what
@@ -378,6 +424,7 @@ class _SyncLmsystemsClient:
         """The interrupts the thread waits on, each with its `id` and `value` (empty when none)."""
         return self.threads.get_interrupts(thread)
 
+    @overload
     def resume(
         self,
         thread: Thread | str,
@@ -385,11 +432,39 @@ class _SyncLmsystemsClient:
         *,
         interrupt_id: str | None = None,
         stream_mode: StreamModes = "values",
+        stream_subgraphs: Literal[False] | None = None,
         idle_timeout: float | EllipsisType | None = ...,
         deadline: float | EllipsisType | None = ...,
         max_reconnects: int | EllipsisType = ...,
-        **options: Unpack[RunSettings],
-    ) -> SyncRunStream:
+        **options: Unpack[StreamRunSettings],
+    ) -> SyncRunStream[AnyStreamPart]: ...
+    @overload
+    def resume(
+        self,
+        thread: Thread | str,
+        value: Any,
+        *,
+        interrupt_id: str | None = None,
+        stream_mode: StreamModes = "values",
+        stream_subgraphs: bool | None,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[StreamRunSettings],
+    ) -> SyncRunStream[AnyStreamPart | AnySubgraphPart]: ...
+    def resume(
+        self,
+        thread: Thread | str,
+        value: Any,
+        *,
+        interrupt_id: str | None = None,
+        stream_mode: StreamModes = "values",
+        stream_subgraphs: bool | None = None,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[StreamRunSettings],
+    ) -> SyncRunStream[AnyStreamPart | AnySubgraphPart]:
         """Answer the thread's pending interrupt with `value` and stream the rest of the run.
 
         With several interrupts pending, `interrupt_id` says which one `value` answers. A thread that
@@ -402,6 +477,7 @@ class _SyncLmsystemsClient:
             None,
             stream_mode=stream_mode,
             command={"resume": resume},
+            stream_subgraphs=stream_subgraphs,
             idle_timeout=idle_timeout,
             deadline=deadline,
             max_reconnects=max_reconnects,

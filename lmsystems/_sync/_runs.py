@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from types import EllipsisType
-from typing import TYPE_CHECKING, Any, Unpack, cast, get_args
+from typing import TYPE_CHECKING, Any, Literal, Unpack, cast, get_args, overload
 
 from .. import _validation as check
 from .._answers import field_of, list_answer, object_answer
@@ -18,6 +18,7 @@ from .._arguments import (
     RunKwargs,
     RunStatus,
     StreamModes,
+    StreamRunKwargs,
     checked_keywords,
 )
 from .._exceptions import InputError, NothingToResumeError, ThreadBusyError
@@ -32,6 +33,7 @@ from ._strategies import SyncRunStrategy
 from ._stream import SyncRunStream
 
 if TYPE_CHECKING:
+    from .._stream_part_types import AnyStreamPart, AnySubgraphPart
     from .._types import Run, Thread
 
 
@@ -42,6 +44,34 @@ class SyncRuns:
     def __init__(self, core: SyncCore) -> None:
         self._core = core
 
+    @overload
+    def stream(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes = "values",
+        is_background: bool = False,
+        stream_subgraphs: Literal[False] | None = None,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[StreamRunKwargs],
+    ) -> SyncRunStream[AnyStreamPart]: ...
+    @overload
+    def stream(
+        self,
+        thread: Thread | str | None = None,
+        input: Input | NotGiven = NOT_GIVEN,
+        *,
+        stream_mode: StreamModes = "values",
+        is_background: bool = False,
+        stream_subgraphs: bool | None,
+        idle_timeout: float | EllipsisType | None = ...,
+        deadline: float | EllipsisType | None = ...,
+        max_reconnects: int | EllipsisType = ...,
+        **options: Unpack[StreamRunKwargs],
+    ) -> SyncRunStream[AnyStreamPart | AnySubgraphPart]: ...
     @operation("stream_run", "stream_stateless_run", "create_run", "join_run_stream")
     def stream(
         self,
@@ -50,23 +80,27 @@ class SyncRuns:
         *,
         stream_mode: StreamModes = "values",
         is_background: bool = False,
+        stream_subgraphs: bool | None = None,
         idle_timeout: float | EllipsisType | None = ...,
         deadline: float | EllipsisType | None = ...,
         max_reconnects: int | EllipsisType = ...,
-        **options: Unpack[RunKwargs],
-    ) -> SyncRunStream:
+        **options: Unpack[StreamRunKwargs],
+    ) -> SyncRunStream[AnyStreamPart | AnySubgraphPart]:
         """Start a run and stream its parts. Arguments are checked now; the request is sent on first read.
 
         A run on a thread streams resumably: a dropped connection is repaired without losing or repeating
         an event (see SyncRunStream). With `is_background=True` the run is created in the background and
         its stream joined from its first event: leaving the loop early leaves the run running on the
         server. `idle_timeout`, `deadline` and `max_reconnects` override the client's stream limits.
-        The other options are those of the client's `stream_run`.
+        The other options are those of the client's `stream_run`; with `stream_subgraphs=True` the stream
+        yields the subgraphs' parts too (typed `AnyStreamPart | AnySubgraphPart`: narrow by `part.mode`).
         """
         thread_id = check.thread_id(thread) if thread is not None else None
         if thread_id is not None:
             options.setdefault("stream_resumable", True)
-        run = RunOptions.check(input=input, stream_mode=stream_mode, **options)
+        run = RunOptions.check(
+            input=input, stream_mode=stream_mode, stream_subgraphs=stream_subgraphs, **options
+        )
         self._core.assistant_for_run(run.assistant_id)
         if thread_id is None:
             run.check_stateless()
@@ -281,8 +315,11 @@ class SyncRuns:
         stream_mode: StreamModes | None = None,
         last_event_id: str | None = None,
         cancel_on_disconnect: bool = False,
-    ) -> SyncRunStream:
+    ) -> SyncRunStream[AnyStreamPart | AnySubgraphPart]:
         """Stream the parts of a run that is already running; with `last_event_id`, replay those after it.
+
+        The parts are typed `AnyStreamPart | AnySubgraphPart` (a run created with `stream_subgraphs=True`
+        streams its subgraphs' parts too): narrow them by `part.mode`.
 
         A dropped connection is repaired with `Last-Event-ID`; that replays what was missed only when the
         run was created with `stream_resumable=True` (as `stream` and `is_background=True` do).

@@ -10,22 +10,36 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, Self, cast
 
 from .._stream_part_types import AnyStreamPart
-from .._stream_parts import StreamProgress
+from .._stream_parts import AnyPart, StreamProgress
 from .._text import TokenText
 from .._tracing import StreamTrace
+from .._types import StreamPart
 from ._stream_loop import follow
 
 if TYPE_CHECKING:
+    from typing_extensions import TypeVar
+
     from .._types import Interrupt
     from ._core import SyncCore
     from ._strategies import SyncRunStrategy, SyncThreadStrategy
 
+    #: The kind of parts a stream yields: `AnyStreamPart` (a root graph's), or with `stream_subgraphs=True`
+    #: `AnyStreamPart | AnySubgraphPart`.
+    Part_co = TypeVar("Part_co", bound=StreamPart, default=AnyStreamPart, covariant=True)
+else:
+    from typing import TypeVar
 
-class SyncRunStream:
-    """The parts of one run's stream, in order.
+    Part_co = TypeVar(
+        "Part_co", bound=StreamPart, covariant=True
+    )  # (a default needs Python 3.13 at run time)
+
+
+class SyncRunStream(Generic[Part_co]):
+    """The parts of one run's stream, in order: `AnyStreamPart`s (with `stream_subgraphs=True`, a
+    subgraph's parts too: `SyncRunStream[AnyStreamPart | AnySubgraphPart]`).
 
     Iterate it (`for part in stream`), or use it as a context manager (`with`) to release
     the connection as soon as the block is left. After it ends, `run_id`, `thread_id`, `interrupts` and
@@ -38,7 +52,7 @@ class SyncRunStream:
         self._core = core
         self._strategy = strategy
         self._progress: StreamProgress = strategy.progress
-        self._parts: Iterator[AnyStreamPart] | None = None
+        self._parts: Iterator[Part_co] | None = None
 
     @property
     def thread_id(self) -> str | None:
@@ -83,19 +97,22 @@ class SyncRunStream:
         """True when the run stopped at an `interrupt()` that waits for a human."""
         return self._progress.interrupted
 
-    def __iter__(self) -> Iterator[AnyStreamPart]:
+    def __iter__(self) -> Iterator[Part_co]:
         # The parts generator itself: a loop over the stream pays no wrapper call per part (unless the
         # application traces with OpenTelemetry: then the stream's span wraps it).
         if self._parts is None:
             parts = follow(self._core, self._strategy)
             trace = self._core.http.tracing.stream()
-            self._parts = parts if trace is None else traced(parts, self._progress, trace)
+            # What the stream yields is set by its request (the caller's overload says which).
+            self._parts = cast(
+                "Iterator[Part_co]", parts if trace is None else traced(parts, self._progress, trace)
+            )
         return self._parts
 
-    def __next__(self) -> AnyStreamPart:
+    def __next__(self) -> Part_co:
         return self.__iter__().__next__()
 
-    def __enter__(self) -> SyncRunStream:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -119,14 +136,12 @@ class SyncRunStream:
             if piece:
                 yield piece
 
-    def collect(self) -> list[AnyStreamPart]:
+    def collect(self) -> list[Part_co]:
         """Read the whole stream into a list."""
         return [part for part in self]
 
 
-def traced(
-    parts: Iterator[AnyStreamPart], progress: StreamProgress, trace: StreamTrace
-) -> Iterator[AnyStreamPart]:
+def traced(parts: Iterator[AnyPart], progress: StreamProgress, trace: StreamTrace) -> Iterator[AnyPart]:
     """`parts` inside the stream's span: current while the stream works, not while the caller does."""
     error: BaseException | None = None
     try:

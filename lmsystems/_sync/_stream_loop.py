@@ -20,19 +20,19 @@ from .. import _retry
 from .._event_reader import EventReader
 from .._exceptions import APIConnectionError, APITimeoutError, StreamError
 from .._resume import Resync
-from .._stream_part_types import AnyStreamPart
 from .._transport import attempt_ends
 from ._events import iter_events
 from ._io import sleep
 
 if TYPE_CHECKING:
+    from .._stream_parts import AnyPart
     from ._core import SyncCore
     from ._strategies import SyncRunStrategy, SyncThreadStrategy
 
 logger = logging.getLogger("lmsystems")
 
 
-def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> Iterator[AnyStreamPart]:
+def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> Iterator[AnyPart]:
     """The stream's parts, reconnecting as the strategy says."""
     progress = strategy.progress
     limits = progress.limits

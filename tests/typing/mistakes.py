@@ -53,3 +53,16 @@ async def stream_mistakes(client: LmsystemsClient, thread: Thread) -> None:
             part.data["run_id"] + 1  # error
         elif part.event == "messages-tuple":  # error
             pass
+
+
+async def subgraph_mistakes(client: LmsystemsClient, thread: Thread) -> None:
+    async for part in client.stream_run(thread, {}, stream_subgraphs=True):
+        if part.mode == "updates":
+            part.data[0]  # error
+            part.namespace.upper()  # error
+        elif part.mode == "messages":
+            part.data["content"]  # error
+        elif part.mode == "updatez":  # error
+            pass
+    client.stream_run(thread, {}, stream_subgraphs="yes")  # error
+    await client.threads.join_stream(thread, stream_modes=["run"]).collect()  # error

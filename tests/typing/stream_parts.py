@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
-from typing import assert_type
+from typing import Literal, TypeAlias, assert_type
 
 from lmsystems import (
     JSON,
     AnyStreamPart,
+    AnySubgraphPart,
+    AsyncRunStream,
     LmsystemsClient,
     MessageChunk,
     MessagesPart,
     StreamPart,
+    SubgraphUpdatesPart,
+    SubgraphValuesPart,
     SyncLmsystemsClient,
+    SyncRunStream,
     Thread,
+    UpdatesPart,
 )
 
 
@@ -62,5 +68,66 @@ def sync_updates(client: SyncLmsystemsClient, thread: Thread) -> list[str]:
     with client.stream_run(thread, {}, stream_mode=["updates", "values"]) as stream:
         for part in stream:
             if part.event == "updates":
+                nodes.extend(part.data)
+    return nodes
+
+
+#: The stream of a run with stream_subgraphs=True (or of a join: it may carry subgraphs' parts).
+Nested: TypeAlias = AsyncRunStream[AnyStreamPart | AnySubgraphPart]
+
+
+async def subgraph_updates(client: LmsystemsClient, thread: Thread) -> list[tuple[tuple[str, ...], str]]:
+    """With stream_subgraphs=True the parts of subgraphs come too: narrowed by `mode`, typed as a root's."""
+    nodes: list[tuple[tuple[str, ...], str]] = []
+    stream = client.stream_run(thread, {}, stream_mode=["updates", "messages-tuple"], stream_subgraphs=True)
+    assert_type(stream, Nested)
+    async for part in stream:
+        if part.mode == "updates":
+            assert_type(part, UpdatesPart | SubgraphUpdatesPart)
+            for node, update in part.data.items():
+                assert_type(update, JSON)
+                nodes.append((part.namespace, node))
+        elif part.mode == "messages":
+            chunk, _ = part.data
+            assert_type(chunk["content"], "str | list[JSON]")
+        if isinstance(part, SubgraphValuesPart):
+            assert_type(part.data, "dict[str, JSON]")
+            assert_type(part.mode, Literal["values"])
+        assert_type(part.event, str)
+        assert_type(part.namespace, "tuple[str, ...]")
+    return nodes
+
+
+async def root_streams_keep_event_narrowing(client: LmsystemsClient, thread: Thread, nested: bool) -> None:
+    assert_type(client.stream_run(thread, {}), AsyncRunStream[AnyStreamPart])
+    assert_type(client.stream_run(thread, {}), AsyncRunStream)  # the default: a root graph's parts
+    assert_type(client.stream_run(thread, {}, stream_subgraphs=False), AsyncRunStream[AnyStreamPart])
+    assert_type(client.resume(thread, True), AsyncRunStream[AnyStreamPart])
+    assert_type(
+        client.stream_run(thread, {}, stream_subgraphs=nested),
+        AsyncRunStream[AnyStreamPart | AnySubgraphPart],
+    )
+    assert_type(
+        client.resume(thread, True, stream_subgraphs=True), AsyncRunStream[AnyStreamPart | AnySubgraphPart]
+    )
+    assert_type(
+        client.runs.stream(thread, {}, stream_subgraphs=True), AsyncRunStream[AnyStreamPart | AnySubgraphPart]
+    )
+    assert_type(client.runs.join_stream(thread, "run"), Nested)
+    assert_type(client.threads.join_stream(thread), Nested)
+    async for part in client.runs.stream(thread, {}):
+        if part.event == "updates":
+            assert_type(part, UpdatesPart)
+    async for joined in client.threads.join_stream(thread, stream_modes=["run_modes", "lifecycle"]):
+        if joined.mode == "updates":
+            assert_type(joined.data, "dict[str, JSON]")
+
+
+def sync_subgraphs(client: SyncLmsystemsClient, thread: Thread) -> list[str]:
+    nodes: list[str] = []
+    with client.stream_run(thread, {}, stream_mode="updates", stream_subgraphs=True) as stream:
+        assert_type(stream, SyncRunStream[AnyStreamPart | AnySubgraphPart])
+        for part in stream:
+            if part.mode == "updates" and part.namespace:
                 nodes.extend(part.data)
     return nodes

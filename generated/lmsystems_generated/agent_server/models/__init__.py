@@ -121,6 +121,7 @@ if TYPE_CHECKING:
     from .thread_storage_channel_values_by_channel_additional_property import (
         ThreadStorageChannelValuesByChannelAdditionalProperty,
     )
+    from .thread_stream_mode import ThreadStreamMode
     from .thread_superstep import ThreadSuperstep
     from .thread_superstep_update import ThreadSuperstepUpdate
     from .thread_task import ThreadTask
@@ -230,6 +231,7 @@ _MODULE_OF: dict[str, str] = {
     "ThreadStorageChannelValues": ".thread_storage_channel_values",
     "ThreadStorageChannelValuesByChannel": ".thread_storage_channel_values_by_channel",
     "ThreadStorageChannelValuesByChannelAdditionalProperty": ".thread_storage_channel_values_by_channel_additional_property",
+    "ThreadStreamMode": ".thread_stream_mode",
     "ThreadSuperstep": ".thread_superstep",
     "ThreadSuperstepUpdate": ".thread_superstep_update",
     "ThreadTask": ".thread_task",
@@ -340,6 +342,7 @@ __all__ = (
     "ThreadStorageChannelValues",
     "ThreadStorageChannelValuesByChannel",
     "ThreadStorageChannelValuesByChannelAdditionalProperty",
+    "ThreadStreamMode",
     "ThreadSuperstep",
     "ThreadSuperstepUpdate",
     "ThreadTask",
