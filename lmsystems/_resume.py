@@ -24,10 +24,12 @@ Production runtimes (Redis stream ids `<ms>-<seq>`) have neither. So:
   delivered in the current millisecond on this connection is either re-sent or a new, equal event (a
   repeated token): the events of that millisecond are held back until the millisecond is over and then
   the tracker asks for a resync.
-- **The window.** The tracker keeps the keys of the last `window` events delivered (10,000). When
+- **The window.** The tracker keeps the keys of the last `window` events delivered (1,000). When
   events delivered after the resume point have left it (a long answer streamed as `messages` events,
   which are not stored), a reconnect starts inside the window instead, after an event older than the
-  last one delivered; the limit is a millisecond holding more events than the window.
+  last one delivered: a rejoin re-reads at most the window. The limits: a millisecond, or the live
+  events a replay sends again, holding more events than the window (the in-memory runtime mints a few
+  events per millisecond, and a replay of the window takes milliseconds).
 - **Resync.** :class:`Resync` tells the reader to drop the connection and reconnect from
   :meth:`ResumeTracker.resume_from` at once. The held-back events were never delivered; the new
   connection replays the whole ambiguous millisecond from storage, where it is complete and in order, and
@@ -60,7 +62,7 @@ class _Candidate(NamedTuple):
 class ResumeTracker:
     """Decides which events of a (re)connection to deliver, and what `Last-Event-ID` to resume from."""
 
-    def __init__(self, *, start_after: str | None = None, window: int = 10_000) -> None:
+    def __init__(self, *, start_after: str | None = None, window: int = 1_000) -> None:
         self._start_after = start_after  # where a join started, for a reconnect before any event
         self._window = window
         self._keys: deque[Key] = deque()  # the last `window` delivered keys
@@ -194,13 +196,12 @@ class ResumeTracker:
 
         Raises Resync when the connection must be read again from `resume_from()`.
         """
-        event_id = event.id
+        name, data, event_id, _ = event
         if event_id is None:
             return self._deliver_all([*self._release_all(), event])
         if not self._resumed:  # a stream that never reconnected: nothing held, skipped or suspect
-            entry: Key = (event_id, event.event, hash(event.data))
             keys = self._keys
-            keys.append(entry)
+            keys.append((event_id, name, hash(data)))
             if len(keys) > self._window:
                 keys.popleft()
                 self._offset += 1
@@ -210,7 +211,6 @@ class ResumeTracker:
                 order = event_order(event_id)
                 if order is not None and (self._newest is None or order > self._newest):
                     self._newest = order
-            name = event.event
             if name != "messages" and not name.startswith("messages/"):  # stored(name), inline
                 if event_id == self._stored_last:
                     self._shared_ids = True
@@ -227,7 +227,7 @@ class ResumeTracker:
             if order is not None and (self._newest is None or order > self._newest):
                 self._newest = order
         if self._skip:
-            key = (event_id, event.event, hash(event.data))
+            key = (event_id, name, hash(data))
             if key == self._skip[0]:
                 self._skip.popleft()
                 return []
