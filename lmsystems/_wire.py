@@ -81,11 +81,15 @@ def chunked_events(data: bytes, body: BodyDecoder, sse: SSEDecoder) -> list[Serv
         limit = sse.max_event_bytes
         last_id = sse.last_event_id
         last_raw_id: bytes | None = None
+        head = b"\n"  # the head of the event before (`event: NAME` CRLF `data: `), its length and name
+        head_length = 1
+        head_name: str | None = None
         while pos < end:
             eol = find(b"\r\n", pos, pos + 18)
             if eol < 0:
                 break
-            size = sizes.get(data[pos:eol]) or _size(data[pos:eol])
+            line = data[pos:eol]
+            size = sizes.get(line) or _size(line)
             if size is None:
                 break
             start = eol + 2
@@ -94,9 +98,16 @@ def chunked_events(data: bytes, body: BodyDecoder, sse: SSEDecoder) -> list[Serv
                 break  # the read cut this chunk
             if size <= limit and startswith(b"\r\n\r\n\r\n", stop - 4):
                 # One chunk ending with a blank line: is it one event in the server's shape?
-                name_end = find(b"\n", start, stop)
-                data_at = name_end + 7
-                name = heads.get(data[start:data_at]) or _head(data[start:data_at])
+                if startswith(head, start, stop):  # the same head as the event before (a name has no LF)
+                    data_at = start + head_length
+                    name = head_name
+                else:
+                    data_at = find(b"\n", start, stop) + 7
+                    name = heads.get(data[start:data_at]) or _head(data[start:data_at])
+                    if name is not None:
+                        head = data[start:data_at]
+                        head_length = len(head)
+                        head_name = name
                 data_end = find(b"\n", data_at, stop)
                 if name is not None and data[data_end - 1] == 13 and find(b"\r", data_at, data_end - 1) < 0:
                     after = data_end + 1

@@ -42,6 +42,10 @@ EVENTS = [
     b"event: idfirst\r\nid: 5\r\ndata: 11\r\n\r\n",
     b"event: twoids\r\ndata: 12\r\nid: 1\r\nid: 2\r\n\r\n",
     b"event: big\r\ndata: " + b"x" * 300 + b"\r\n\r\n",
+    b"event: updates\r\ndata: 14\nid: 3\r\n\r\n",  # the head of an event before, then other shapes
+    b"event: updates\r\ndata: \r\n\r\n",
+    b"event: updates\r\ndata: 15\r\nid: 1700000000001-0\r\nretry: 5\r\n\r\n",
+    b"event: updates\r\ndata: 16\r",
     b"event: open\r\ndata: 13\r\n",  # an event that the next chunk ends
     b"\r\n",
 ]

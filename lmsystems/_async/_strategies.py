@@ -95,7 +95,8 @@ class AsyncRunStrategy:
         # the attempt it names is noted all the same.
         self._modes = list(stream_modes) if stream_modes else None
         self._metadata = metadata
-        self._verdicts: dict[str, bool] = {}  # event name -> not wanted
+        #: Event name -> not wanted, for the names decided by name alone (what `skip` would answer).
+        self.verdicts: dict[str, bool] = {}
         self.skip: Callable[[ServerSentEvent], bool] | None = self._unwanted if self._modes else None
 
     @property
@@ -121,11 +122,11 @@ class AsyncRunStrategy:
         if name == "metadata" and not self._metadata:
             self.progress.note_metadata(event.data)
             return True
-        verdict = self._verdicts.get(name)
+        verdict = self.verdicts.get(name)
         if verdict is None:
             verdict = not wanted(name, self._modes)
-            if len(self._verdicts) < 256:  # event names are few; a server's inventions are not kept
-                self._verdicts[name] = verdict
+            if len(self.verdicts) < 256:  # event names are few; a server's inventions are not kept
+                self.verdicts[name] = verdict
         return verdict
 
     def _check(self) -> Step:
@@ -204,6 +205,7 @@ class AsyncThreadStrategy:
         self._repair_run: str | None = None  # the run whose stream is read now (None: the thread's own)
         self._joined_at_ms: int | None = None
         self._ended_runs: set[str] = set()  # runs whose end a repair announced: skip the server's notice
+        self.verdicts: dict[str, bool] = {}  # none: a run's end notice is told by its data
         self.skip: Callable[[ServerSentEvent], bool] | None = self._announced
 
     @property

@@ -38,6 +38,7 @@ def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> It
     limits = progress.limits
     tracker = progress.tracker
     skip = strategy.skip
+    verdicts = strategy.verdicts  # event name -> skipped, for names the strategy decides by name alone
     decode = progress.part
     http = core.http
     deadline = None if limits.deadline is None else time.monotonic() + limits.deadline
@@ -66,26 +67,29 @@ def follow(core: SyncCore, strategy: SyncRunStrategy | SyncThreadStrategy) -> It
                     deadline=deadline,
                 )
                 for batch in iter_events(response, reader, endpoint, spec):
-                    if tracker is None and skip is None:  # a stateless run: every event is a part
-                        for name, data, event_id, _ in batch:
+                    if tracker is None:  # a stateless run: every event is new
+                        for event in batch:
+                            if skip is not None:
+                                unwanted = verdicts.get(event[0])
+                                if unwanted is None:
+                                    unwanted = skip(event)
+                                if unwanted:
+                                    continue
+                            name, data, event_id, _ = event
                             part = decode(name, data, event_id)
                             progress.events_delivered += 1
                             failures = 0
                             yield part
                         continue
-                    if skip is None:  # a resumable run: the tracker says which events are new
-                        assert tracker is not None
-                        for event in batch:
-                            for name, data, event_id, _ in tracker.feed(event):
-                                part = decode(name, data, event_id)
-                                progress.events_delivered += 1
-                                failures = 0
-                                yield part
-                        continue
+                    feed = tracker.feed  # a resumable run: the tracker says which events are new
                     for event in batch:
-                        for ready in tracker.feed(event) if tracker is not None else (event,):
-                            if skip(ready):
-                                continue
+                        for ready in feed(event):
+                            if skip is not None:
+                                unwanted = verdicts.get(ready[0])
+                                if unwanted is None:
+                                    unwanted = skip(ready)
+                                if unwanted:
+                                    continue
                             name, data, event_id, _ = ready
                             part = decode(name, data, event_id)
                             progress.events_delivered += 1
