@@ -25,6 +25,7 @@ from typing import Any, Self
 import httpx
 
 from . import _validation as check
+from ._arguments import checked_keywords
 from ._exceptions import InputError, LmsystemsError
 from ._logging import configure_from_env
 from ._settings import ClientSettings
@@ -34,10 +35,12 @@ from ._types import Deployment
 
 try:
     from langchain_core.runnables import RunnableConfig
+    from langchain_core.runnables.graph import Graph as DrawableGraph
     from langgraph.pregel.remote import RemoteGraph
     from langgraph.types import Command, StateSnapshot
     from langgraph_sdk import get_client, get_sync_client
     from langgraph_sdk.client import LangGraphClient, SyncLangGraphClient
+    from langgraph_sdk.schema import QueryParamTypes
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"PurchasedGraph needs LangGraph: pip install 'lmsystems[langgraph]' ({error})"
@@ -143,6 +146,7 @@ class _Connection:
         await asyncio.to_thread(self.close)
 
 
+@checked_keywords
 class PurchasedGraph(RemoteGraph):
     """A purchased marketplace graph that runs like a local one: as a node, or on its own.
 
@@ -394,45 +398,100 @@ class PurchasedGraph(RemoteGraph):
 
     # ------------------------------------------------------------------ graph and state
 
-    def get_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+    # Their keywords are RemoteGraph's own (`headers`, `params`: of the request), so a misspelt one is an
+    # ArgumentError (an InputError and a TypeError) and mypy and pyright report it.
+
+    def get_graph(
+        self,
+        config: RunnableConfig | None = None,
+        *,
+        xray: int | bool = False,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
+    ) -> DrawableGraph:
         """The graph's drawable structure (see `RemoteGraph.get_graph`)."""
         with our_errors(self._graph_name):
             self.resolve()
-            return super().get_graph(config, **kwargs)
+            return super().get_graph(config, xray=xray, headers=headers, params=params)
 
-    async def aget_graph(self, config: RunnableConfig | None = None, **kwargs: Any) -> Any:
+    async def aget_graph(
+        self,
+        config: RunnableConfig | None = None,
+        *,
+        xray: int | bool = False,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
+    ) -> DrawableGraph:
         """The graph's drawable structure, asynchronously."""
         with our_errors(self._graph_name):
             bound = await self._bound()
-            return await RemoteGraph.aget_graph(bound, config, **kwargs)
+            return await RemoteGraph.aget_graph(bound, config, xray=xray, headers=headers, params=params)
 
-    def get_state(self, config: RunnableConfig, **kwargs: Any) -> StateSnapshot:
+    def get_state(
+        self,
+        config: RunnableConfig,
+        *,
+        subgraphs: bool = False,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
+    ) -> StateSnapshot:
         """The state of the thread `config["configurable"]["thread_id"]` names (`RemoteGraph.get_state`)."""
         _check_thread_config(config)
         with our_errors(self._graph_name):
             self.resolve()
-            return super().get_state(config, **kwargs)
+            return super().get_state(config, subgraphs=subgraphs, headers=headers, params=params)
 
-    async def aget_state(self, config: RunnableConfig, **kwargs: Any) -> StateSnapshot:
+    async def aget_state(
+        self,
+        config: RunnableConfig,
+        *,
+        subgraphs: bool = False,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
+    ) -> StateSnapshot:
         """The state of the thread `config` names, asynchronously."""
         _check_thread_config(config)
         with our_errors(self._graph_name):
             bound = await self._bound()
-            return await RemoteGraph.aget_state(bound, config, **kwargs)
+            return await RemoteGraph.aget_state(
+                bound, config, subgraphs=subgraphs, headers=headers, params=params
+            )
 
-    def get_state_history(self, config: RunnableConfig, **kwargs: Any) -> Iterator[StateSnapshot]:
+    def get_state_history(
+        self,
+        config: RunnableConfig,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
+    ) -> Iterator[StateSnapshot]:
         """Past states of the thread `config` names, newest first (see `RemoteGraph.get_state_history`)."""
         _check_thread_config(config)
         with our_errors(self._graph_name):
             self.resolve()
-            yield from super().get_state_history(config, **kwargs)
+            yield from super().get_state_history(
+                config, filter=filter, before=before, limit=limit, headers=headers, params=params
+            )
 
-    async def aget_state_history(self, config: RunnableConfig, **kwargs: Any) -> AsyncIterator[StateSnapshot]:
+    async def aget_state_history(
+        self,
+        config: RunnableConfig,
+        *,
+        filter: dict[str, Any] | None = None,
+        before: RunnableConfig | None = None,
+        limit: int | None = None,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
+    ) -> AsyncIterator[StateSnapshot]:
         """Past states of the thread `config` names, newest first, asynchronously."""
         _check_thread_config(config)
         with our_errors(self._graph_name):
             bound = await self._bound()
-            async for state in RemoteGraph.aget_state_history(bound, config, **kwargs):
+            async for state in RemoteGraph.aget_state_history(
+                bound, config, filter=filter, before=before, limit=limit, headers=headers, params=params
+            ):
                 yield state
 
     def update_state(
@@ -440,26 +499,32 @@ class PurchasedGraph(RemoteGraph):
         config: RunnableConfig,
         values: dict[str, Any] | Any | None,
         as_node: str | None = None,
-        **kwargs: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
     ) -> RunnableConfig:
         """Write `values` into the thread's state as if `as_node` had run (see `RemoteGraph.update_state`)."""
         _check_thread_config(config)
         with our_errors(self._graph_name):
             self.resolve()
-            return super().update_state(config, values, as_node, **kwargs)
+            return super().update_state(config, values, as_node, headers=headers, params=params)
 
     async def aupdate_state(
         self,
         config: RunnableConfig,
         values: dict[str, Any] | Any | None,
         as_node: str | None = None,
-        **kwargs: Any,
+        *,
+        headers: dict[str, str] | None = None,
+        params: QueryParamTypes | None = None,
     ) -> RunnableConfig:
         """Write `values` into the thread's state, asynchronously."""
         _check_thread_config(config)
         with our_errors(self._graph_name):
             bound = await self._bound()
-            return await RemoteGraph.aupdate_state(bound, config, values, as_node, **kwargs)
+            return await RemoteGraph.aupdate_state(
+                bound, config, values, as_node, headers=headers, params=params
+            )
 
 
 def _check_thread_config(config: object) -> None:

@@ -660,3 +660,22 @@ def test_v3_misuse_and_unsupported_options_are_ours(market: Market) -> None:
             purchased.stream_events({"question": "x"}, version="v3", interrupt_before=["echo"])
         with pytest.raises(InputError, match="v2"):
             asyncio.run(purchased.astream_events({"question": "x"}, version="v2"))
+
+
+def test_misspelt_keywords_are_argument_errors_before_any_request(market: Market) -> None:
+    from lmsystems import ArgumentError
+
+    with pytest.raises(ArgumentError, match=r"'api_kye' \(did you mean 'api_key'\?\)"):
+        PurchasedGraph(ECHO, api_kye="k")  # type: ignore[call-arg]
+    before = market.resolutions
+    purchased = market.graph()
+    config = {"configurable": {"thread_id": str(uuid.uuid4())}}
+    with pytest.raises(ArgumentError, match=r"'subgraph' \(did you mean 'subgraphs'\?\)"):
+        purchased.get_state(config, subgraph=True)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"'limt' \(did you mean 'limit'\?\)"):
+        list(purchased.get_state_history(config, limt=2))  # type: ignore[call-arg]
+    with pytest.raises(ArgumentError, match="'xrya'"):
+        asyncio.run(purchased.aget_graph(xrya=True))  # type: ignore[call-arg]
+    assert market.resolutions == before  # refused before the graph was even resolved
+    assert purchased.get_graph(xray=True).nodes  # the right keywords reach RemoteGraph
+    purchased.close()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from lmsystems import LmsystemsClient, SyncLmsystemsClient, Thread
+from langchain_core.runnables import RunnableConfig
+
+from lmsystems import LmsystemsClient, PurchasedGraph, SyncLmsystemsClient, Thread
 
 
 async def mistakes(client: LmsystemsClient, thread: Thread) -> None:
@@ -66,3 +68,10 @@ async def subgraph_mistakes(client: LmsystemsClient, thread: Thread) -> None:
             pass
     client.stream_run(thread, {}, stream_subgraphs="yes")  # error
     await client.threads.join_stream(thread, stream_modes=["run"]).collect()  # error
+
+
+def purchased_mistakes(purchased: PurchasedGraph) -> None:
+    config: RunnableConfig = {"configurable": {"thread_id": "t"}}
+    purchased.get_state(config, subgraph=True)  # error
+    purchased.get_state_history(config, limt=2)  # error
+    purchased.update_state(config, {}, headres={})  # error
