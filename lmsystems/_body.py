@@ -14,7 +14,7 @@ unexpected) leaves h11 short of the end, and httpcore closes the connection, as 
 Nothing of another library's private state is written; the one private read (finding h11's connection)
 is in `_httpcore_internals.py`.
 
-It applies only where it is exact: HTTP/1.1 through httpx's own transport (no proxy, no custom
+It applies only where it is exact: HTTP/1.1 through the client's own transport (no proxy, no custom
 transport), no content encoding, and h11 right at the start of the body. Anything else, or the
 environment variable `LMSYSTEMS_FAST_STREAMS=0`, falls back to httpx's own iteration, with the same
 events and errors.
