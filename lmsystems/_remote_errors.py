@@ -33,8 +33,10 @@ _RUN_ERRORED = re.compile(r"Run errored: (?P<message>.*)", re.DOTALL)
 _PROTOCOL_ERROR = re.compile(r"Protocol error \[(?P<code>[^\]]*)\]: (?P<message>.*)", re.DOTALL)
 #: Plain values pass through `guarded` untouched: they are data, not I/O.
 _DATA = (str, bytes, int, float, bool, type(None), dict, list, tuple, set, frozenset)
-#: The libraries whose objects may perform I/O when used later.
-_LAZY_MODULES = ("langgraph.", "langgraph_sdk.")
+#: Where the objects that may perform I/O when used later come from: RemoteGraph's run streams,
+#: langgraph-sdk's thread streams, projections and handles, and the message streams they yield (not
+#: `langgraph.types`: Interrupt, Command... are data, and stay what they are).
+_LAZY_MODULES = ("langgraph.pregel.", "langgraph_sdk.", "langchain_core.language_models.chat_model_stream")
 
 
 class our_errors:
@@ -120,8 +122,9 @@ def _unexpected(error: Exception, graph_name: str) -> LmsystemsError:
 
 def guarded(value: Any, graph_name: str) -> Any:
     """`value`, or a stand-in for it whose every use raises our exceptions when it is an object that may
-    perform I/O later (an object of LangGraph's libraries, an iterator, a generator, an awaitable, a bound
-    method of those). Data (dicts, lists, strings, LangChain messages...) is returned as it is."""
+    perform I/O later (a run stream, projection or handle of LangGraph's, an iterator, a generator, an
+    awaitable, a bound method of those). Data (dicts, lists, strings, LangChain messages, LangGraph's
+    Interrupt...) is returned as it is."""
     if isinstance(value, (*_DATA, Guarded)):
         return value
     module = type(value).__module__ or ""

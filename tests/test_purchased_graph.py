@@ -584,6 +584,11 @@ def test_v3_run_streams_work_and_their_run_errors_are_ours(market: Market) -> No
         assert methods[0] == "lifecycle" and "values" in methods
         assert output["echo"]["state"] == {"question": "v3?", "tone": "default", "language": "en"}
 
+    with market.graph("chat-graph") as chat:  # projections and the message streams they yield
+        with chat.stream_events({"messages": [{"role": "user", "content": "hi"}]}, version="v3") as run:
+            texts = ["".join(message.text) for message in run.messages]
+        assert texts == ["[marketplace] Hello from the chat graph! You said: hi"]
+
     with market.graph("failing-graph") as failing:
         with (
             pytest.raises(RunError, match="lmsystems test graph failure: boom") as raised,
