@@ -10,7 +10,7 @@ with an end (a stream's body, read under the stream's own limits), they pass eve
 
 `AsyncBoundedTransport` is what httpx's `AsyncHTTPTransport` is for the client's settings (HTTP/1.1,
 certificates from the environment, the pool limits), built on public API only; httpcore's exceptions
-become httpx's as there. Proxies from the environment keep httpx's own transports (`proxy_mounts`).
+become httpx's as there. The environment's proxies are mounted as httpx mounts them (`proxy_mounts`).
 """
 
 from __future__ import annotations
@@ -120,17 +120,38 @@ class AsyncBoundedBody(httpx.AsyncByteStream):
 
 
 class AsyncBoundedTransport(httpx.AsyncBaseTransport):
-    """httpx's default transport for the client's settings, over `AsyncBoundedBackend`."""
+    """httpx's default transport for the client's settings, directly or through an HTTP(S) proxy (as
+    httpx's own `proxy=`), over `AsyncBoundedBackend`."""
 
-    def __init__(self, *, limits: httpx.Limits) -> None:
-        self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=True),
+    def __init__(self, *, limits: httpx.Limits, proxy: str | None = None) -> None:
+        ssl_context = httpx.create_ssl_context(trust_env=True)
+        backend = AsyncBoundedBackend(httpcore.AnyIOBackend())
+        if proxy is None:
+            self._pool = httpcore.AsyncConnectionPool(
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                http1=True,
+                http2=False,
+                network_backend=backend,
+            )
+            return
+        via = httpx.Proxy(url=proxy)
+        self._pool = httpcore.AsyncHTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=via.url.raw_scheme, host=via.url.raw_host, port=via.url.port, target=via.url.raw_path
+            ),
+            proxy_auth=via.raw_auth,
+            proxy_headers=via.headers.raw,
+            ssl_context=ssl_context,
+            proxy_ssl_context=via.ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=False,
-            network_backend=AsyncBoundedBackend(httpcore.AnyIOBackend()),
+            network_backend=backend,
         )
 
     @property
@@ -167,9 +188,15 @@ class AsyncBoundedTransport(httpx.AsyncBaseTransport):
 
 
 def proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.AsyncBaseTransport | None]:
-    """The proxies of the environment as httpx's client mounts them (httpx mounts none once it is given
-    a transport): httpx's own transports, per-phase timeouts only; None where NO_PROXY says none."""
-    return {
-        pattern: None if proxy is None else httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
-        for pattern, proxy in environment_proxies().items()
-    }
+    """The proxies of the environment, mounted as httpx's client mounts them (it mounts none once it is
+    given a transport): through an HTTP(S) proxy, this transport, bounded as without one; through a SOCKS
+    proxy, httpx's own (per-phase timeouts only); None where NO_PROXY says none."""
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for pattern, proxy in environment_proxies().items():
+        if proxy is None:
+            mounts[pattern] = None
+        elif httpx.URL(proxy).scheme in ("http", "https"):
+            mounts[pattern] = AsyncBoundedTransport(limits=limits, proxy=proxy)
+        else:
+            mounts[pattern] = httpx.AsyncHTTPTransport(proxy=proxy, limits=limits)
+    return mounts

@@ -11,7 +11,7 @@ with an end (a stream's body, read under the stream's own limits), they pass eve
 
 `SyncBoundedTransport` is what httpx's `SyncHTTPTransport` is for the client's settings (HTTP/1.1,
 certificates from the environment, the pool limits), built on public API only; httpcore's exceptions
-become httpx's as there. Proxies from the environment keep httpx's own transports (`proxy_mounts`).
+become httpx's as there. The environment's proxies are mounted as httpx mounts them (`proxy_mounts`).
 """
 
 from __future__ import annotations
@@ -119,17 +119,38 @@ class SyncBoundedBody(httpx.SyncByteStream):
 
 
 class SyncBoundedTransport(httpx.BaseTransport):
-    """httpx's default transport for the client's settings, over `SyncBoundedBackend`."""
+    """httpx's default transport for the client's settings, directly or through an HTTP(S) proxy (as
+    httpx's own `proxy=`), over `SyncBoundedBackend`."""
 
-    def __init__(self, *, limits: httpx.Limits) -> None:
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(trust_env=True),
+    def __init__(self, *, limits: httpx.Limits, proxy: str | None = None) -> None:
+        ssl_context = httpx.create_ssl_context(trust_env=True)
+        backend = SyncBoundedBackend(httpcore.SyncBackend())
+        if proxy is None:
+            self._pool = httpcore.ConnectionPool(
+                ssl_context=ssl_context,
+                max_connections=limits.max_connections,
+                max_keepalive_connections=limits.max_keepalive_connections,
+                keepalive_expiry=limits.keepalive_expiry,
+                http1=True,
+                http2=False,
+                network_backend=backend,
+            )
+            return
+        via = httpx.Proxy(url=proxy)
+        self._pool = httpcore.HTTPProxy(
+            proxy_url=httpcore.URL(
+                scheme=via.url.raw_scheme, host=via.url.raw_host, port=via.url.port, target=via.url.raw_path
+            ),
+            proxy_auth=via.raw_auth,
+            proxy_headers=via.headers.raw,
+            ssl_context=ssl_context,
+            proxy_ssl_context=via.ssl_context,
             max_connections=limits.max_connections,
             max_keepalive_connections=limits.max_keepalive_connections,
             keepalive_expiry=limits.keepalive_expiry,
             http1=True,
             http2=False,
-            network_backend=SyncBoundedBackend(httpcore.SyncBackend()),
+            network_backend=backend,
         )
 
     @property
@@ -166,9 +187,15 @@ class SyncBoundedTransport(httpx.BaseTransport):
 
 
 def proxy_mounts(limits: httpx.Limits) -> dict[str, httpx.BaseTransport | None]:
-    """The proxies of the environment as httpx's client mounts them (httpx mounts none once it is given
-    a transport): httpx's own transports, per-phase timeouts only; None where NO_PROXY says none."""
-    return {
-        pattern: None if proxy is None else httpx.HTTPTransport(proxy=proxy, limits=limits)
-        for pattern, proxy in environment_proxies().items()
-    }
+    """The proxies of the environment, mounted as httpx's client mounts them (it mounts none once it is
+    given a transport): through an HTTP(S) proxy, this transport, bounded as without one; through a SOCKS
+    proxy, httpx's own (per-phase timeouts only); None where NO_PROXY says none."""
+    mounts: dict[str, httpx.BaseTransport | None] = {}
+    for pattern, proxy in environment_proxies().items():
+        if proxy is None:
+            mounts[pattern] = None
+        elif httpx.URL(proxy).scheme in ("http", "https"):
+            mounts[pattern] = SyncBoundedTransport(limits=limits, proxy=proxy)
+        else:
+            mounts[pattern] = httpx.HTTPTransport(proxy=proxy, limits=limits)
+    return mounts
