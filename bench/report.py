@@ -398,8 +398,9 @@ def profile_section(data: dict[str, Any] | None) -> list[str]:
         return [*out, f"Profile failed: {data.get('error')}", ""]
     out += [
         f"One stateless run of {data['events'] - 1:,} events (+1 metadata), async, through "
-        "`client.stream_run(...)`; only the stream is profiled (client created and deployment resolved "
-        f"before). Whole run {data['wall_unprofiled']:.3f} s unprofiled, {data['wall_profiled']:.3f} s "
+        "`client.stream_run(...)`; only the stream is profiled (client created, deployment resolved and a "
+        "first one-event stream read before). "
+        f"Whole run {data['wall_unprofiled']:.3f} s unprofiled, {data['wall_profiled']:.3f} s "
         "with the stream under cProfile (cProfile inflates Python calls: read the shares). Full listing: "
         "`profile.txt`; raw: `profile.pstats` (`python -m pstats`).",
         "",
