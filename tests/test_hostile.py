@@ -412,7 +412,9 @@ CASES: list[Case] = [
     Case(
         "trickled-head-of-a-plain-call",
         APITimeoutError,
-        fixed({"GET /threads/t1": trickle(head=True)}),
+        # A byte every 0.25 s: no single read waits long enough to time out, only a bound on the whole
+        # head ends the call (with a byte a second, a read's own timeout could win the race by chance).
+        fixed({"GET /threads/t1": trickle(head=True, interval=0.25)}),
         options={"timeout": 1.0},
         within=3.0,
         fragments=("timeout of 1 s",),
@@ -473,7 +475,7 @@ CASES: list[Case] = [
     Case(
         "stream-head-trickled-past-the-deadline",
         APITimeoutError,
-        fixed(_stream_routes(trickle(head=True, content_type="text/event-stream"))),
+        fixed(_stream_routes(trickle(head=True, interval=0.25, content_type="text/event-stream"))),
         call="stream",
         options={"stream_deadline": 1.0},
         within=3.0,
@@ -482,7 +484,7 @@ CASES: list[Case] = [
     Case(
         "stream-head-trickled-past-the-timeout",
         APITimeoutError,
-        fixed(_stream_routes(trickle(head=True, content_type="text/event-stream"))),
+        fixed(_stream_routes(trickle(head=True, interval=0.25, content_type="text/event-stream"))),
         call="stream",
         options={"timeout": 1.0},
         within=3.0,
