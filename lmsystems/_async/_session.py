@@ -750,6 +750,7 @@ class _AsyncProjection(Generic[T]):
         return result
 
 
+@checked_keywords
 class AsyncMessage:
     """One message of a run: iterate it for its text deltas; `await message.text()` for the whole text.
 
@@ -837,6 +838,7 @@ class _AsyncDeltas:
         return delta
 
 
+@checked_keywords
 class AsyncToolCall:
     """A tool call of a run: `id`, `name`, `input`; `await call.output()` waits for its result."""
 

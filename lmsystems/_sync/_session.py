@@ -749,6 +749,7 @@ class _AsyncProjection(Generic[T]):
         return result
 
 
+@checked_keywords
 class SyncMessage:
     """One message of a run: iterate it for its text deltas; `message.text()` for the whole text.
 
@@ -836,6 +837,7 @@ class _AsyncDeltas:
         return delta
 
 
+@checked_keywords
 class SyncToolCall:
     """A tool call of a run: `id`, `name`, `input`; `call.output()` waits for its result."""
 
