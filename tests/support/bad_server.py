@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -255,6 +256,8 @@ class RunningBadServer:
     url: str
     port: int
     handler: BadServerHandler = field(repr=False)
+    #: Serve TLS with this context (``https://``) instead of plain HTTP.
+    tls: ssl.SSLContext | None = field(default=None, repr=False)
     requests: list[RecordedRequest] = field(default_factory=list)
     #: Handler failures (a bug in the test's script), re-raised by :meth:`stop`.
     errors: list[BaseException] = field(default_factory=list)
@@ -287,6 +290,12 @@ class RunningBadServer:
 
     def _handle(self, conn: socket.socket) -> None:
         try:
+            if self.tls is not None:
+                plain = conn
+                conn = self.tls.wrap_socket(conn, server_side=True)
+                with self._lock:
+                    self._connections.discard(plain)
+                    self._connections.add(conn)
             request = _read_request(conn)
             if request is None:
                 return
@@ -347,8 +356,11 @@ class RunningBadServer:
         self.stop()
 
 
-def start_bad_server(handler: BadServerHandler | Mapping[str, RouteValue]) -> RunningBadServer:
-    """Serve ``handler`` (or a route table, see :func:`routes`) on a free port of 127.0.0.1."""
+def start_bad_server(
+    handler: BadServerHandler | Mapping[str, RouteValue], *, tls: ssl.SSLContext | None = None
+) -> RunningBadServer:
+    """Serve ``handler`` (or a route table, see :func:`routes`) on a free port of 127.0.0.1 (over TLS
+    with the server context ``tls``: an ``https://`` URL)."""
     if isinstance(handler, Mapping):
         handler = routes(handler)
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -357,7 +369,8 @@ def start_bad_server(handler: BadServerHandler | Mapping[str, RouteValue]) -> Ru
     listener.listen(64)
     listener.settimeout(0.05)
     port = int(listener.getsockname()[1])
-    server = RunningBadServer(url=f"http://127.0.0.1:{port}", port=port, handler=handler)
+    scheme = "http" if tls is None else "https"
+    server = RunningBadServer(url=f"{scheme}://127.0.0.1:{port}", port=port, handler=handler, tls=tls)
     server._listener = listener
     thread = threading.Thread(target=server._serve, name=f"bad-server-{port}", daemon=True)
     server._threads.append(thread)
