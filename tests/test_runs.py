@@ -841,3 +841,27 @@ def test_sync_with_releases_the_stream(marketplace: Any) -> None:
         background.close()
         assert background.run_id is not None
         assert c.runs.join(thread, background.run_id)["completed"] == 2
+
+
+def test_stream_nested_subgraphs_carry_both_namespaces(agent_server: Any) -> None:
+    """Two levels: the leaf's parts are `SubgraphUpdatesPart`s etc. with a two-item namespace."""
+
+    async def scenario() -> list[AnyPart]:
+        async with Client(
+            "nested", deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
+        ) as client:
+            return await client.stream_run(
+                None, {}, stream_mode=["updates", "values", "custom"], stream_subgraphs=True
+            ).collect()
+
+    parts = run(scenario())
+    deep = [p for p in parts if len(p.namespace) == 2]
+    assert deep and all(p.event == "|".join((p.mode, *p.namespace)) for p in deep)
+    assert all(p.namespace[0].startswith("outer:") and p.namespace[1].startswith("inner:") for p in deep)
+    by_mode = {p.mode: p for p in deep}
+    assert type(by_mode["updates"]) is SubgraphUpdatesPart and by_mode["updates"].data["leaf"]["depth"] == 2
+    assert type(by_mode["custom"]) is SubgraphCustomPart and by_mode["custom"].data == {"node": "leaf"}
+    assert type(by_mode["values"]) is SubgraphValuesPart
+    assert [p.data["path"] for p in parts if isinstance(p, ValuesPart)][-1][-2:] == ["leaf", "end"]
+    middle = [p for p in parts if len(p.namespace) == 1]
+    assert middle and all(p.namespace[0].startswith("outer:") for p in middle)
