@@ -17,6 +17,14 @@ from ._types import Deployment
 __all__ = ["NOT_GIVEN", "RunOptions", "merged_config"]
 
 
+def _choice(value: object, field: str, typed_dict: str) -> str | None:
+    """An optional request field among the values the spec allows (read from the spec only when given:
+    the generated TypedDicts load on first use)."""
+    if value is None:
+        return None
+    return check.choice(value, argument=field, choices=choices(typed_dict, field))
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """Every option of a run, checked. Built before any request, so that bad input fails early."""
@@ -90,24 +98,12 @@ class RunOptions:
             stream_resumable=check.flag(stream_resumable, argument="stream_resumable"),
             metadata=check.mapping(metadata, argument="metadata"),
             assistant_id=check.identifier(assistant_id, argument="assistant_id") if assistant_id else None,
-            if_not_exists=check.choice(
-                if_not_exists, argument="if_not_exists", choices=choices("RunCreate", "if_not_exists")
-            ),
-            on_disconnect=check.choice(
-                on_disconnect,
-                argument="on_disconnect",
-                choices=choices("RunStreamCreate", "on_disconnect"),
-            ),
-            on_completion=check.choice(
-                on_completion,
-                argument="on_completion",
-                choices=choices("StatelessRunCreate", "on_completion"),
-            ),
+            if_not_exists=_choice(if_not_exists, "if_not_exists", "RunCreate"),
+            on_disconnect=_choice(on_disconnect, "on_disconnect", "RunStreamCreate"),
+            on_completion=_choice(on_completion, "on_completion", "StatelessRunCreate"),
             webhook=check.identifier(webhook, argument="webhook") if webhook is not None else None,
             after_seconds=check.seconds(after_seconds, argument="after_seconds"),
-            durability=check.choice(
-                durability, argument="durability", choices=choices("RunCreateFields", "durability")
-            ),
+            durability=_choice(durability, "durability", "RunCreateFields"),
         )
 
     @classmethod

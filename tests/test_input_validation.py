@@ -367,6 +367,16 @@ def test_stream_run_checks_its_arguments_at_the_call() -> None:
         client.stream_run(None, MSG, is_background=True)
     with pytest.raises(InputError, match="checkpoint_id"):
         client.stream_run(None, MSG, checkpoint_id="1f0c0000-0000-6000-8000-000000000001")
+    # The values the spec allows, read from the generated TypedDicts when such an option is given.
+    for option, allowed in [
+        ("durability", "sync"),
+        ("on_disconnect", "cancel"),
+        ("on_completion", "keep"),
+        ("if_not_exists", "create"),
+    ]:
+        with pytest.raises(InputError, match=f"{option} must be one of .*{allowed!r}"):
+            client.stream_run(THREAD, MSG, **{option: "nope"})
+        client.stream_run(THREAD, MSG, **{option: allowed})  # checked, not sent: never iterated
     asyncio.run(client.aclose())
 
 
