@@ -114,15 +114,16 @@ class ResumeTracker:
         self._new_connection()
         resume = self._stored_last if self.unique_ids else self._stored_anchor
         skip = self._resent_after(resume)
-        if skip is None:
+        if skip is None and not self.unique_ids:
             # Events delivered after that point left the window: the replay would send them again with
             # nothing to recognise them by. Start inside the window instead, after an event older than
             # the last one delivered: ids do not go backward, so every event up to it was delivered,
             # every event delivered after it is in the window, and the replay sends none of the others.
+            # (With unique ids the replay after the last stored event re-sends nothing delivered.)
             resume = self._window_start() or resume
             skip = self._resent_after(resume)
-            if skip is None:  # no event of the window has an id that orders: skip what it holds
-                skip = deque(self._keys)
+        if skip is None:  # skip what the window holds (the replay sends none of the older ones)
+            skip = deque(self._keys)
         self._skip = skip
         return _sendable(resume or self._start_after or "0")
 
