@@ -224,3 +224,42 @@ def test_a_rejoin_after_more_events_than_the_window_delivers_nothing_again() -> 
     replay = [event for event in run if after(event.id, resume)]
     assert [event for event in replay for event in tracker.feed(event)] == []
     assert tracker.end_of_stream() == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    seed=st.integers(0, 2**32),
+    count=st.integers(1, 80),
+    drops=st.integers(0, 20),
+    window=st.integers(6, 40),
+    stored_every=st.sampled_from([1, 3, 30]),
+)
+def test_production_replays_after_the_last_stored_event_even_when_it_left_the_window(
+    seed: int, count: int, drops: int, window: int, stored_every: int
+) -> None:
+    """The production runtime (Redis ids, unique) replays only stored events and sends nothing twice live:
+    every stored event is delivered exactly once, in order, and no event twice, whatever the window."""
+    rng = random.Random(seed)
+    run = [
+        ServerSentEvent(
+            "updates" if index % stored_every == 0 else "messages/partial", event.data, event.id, None
+        )
+        for index, event in enumerate(make_run(rng, count, unique_ids=False, repeats=False, counter=True))
+    ]
+    tracker, delivered = ResumeTracker(window=window), []
+    wire, produced, seen = list(range(len(run))), rng.randint(1, len(run)), 0
+    for _ in range(drops + 1):  # the last connection is read to its end
+        cut = rng.randint(0, len(wire)) if drops > 0 else len(wire)
+        for index in wire[:cut]:
+            seen = max(seen, index + 1)
+            delivered += tracker.feed(run[index])
+        if cut == len(wire):
+            break
+        drops -= 1
+        produced = min(len(run), max(produced, seen) + rng.randint(0, 5))
+        resume = tracker.resume_from()
+        replay = [i for i in range(produced) if run[i].event == "updates" and after(run[i].id, resume)]
+        wire = replay + list(range(produced, len(run)))
+    delivered += tracker.end_of_stream()
+    assert [e for e in delivered if e.event == "updates"] == [e for e in run if e.event == "updates"]
+    assert len({(e.id, e.data) for e in delivered}) == len(delivered)
