@@ -158,12 +158,15 @@ HTTP_STACKS = {
     "newest-no-fast-path": ["httpx<1", "httpcore<2", "h11<1"],
 }
 STREAM_TESTS = ["tests/test_chunked_body.py", "tests/test_thread_stream_repair.py", "tests/test_resume.py"]
+# The client's own transport is built on httpcore's public API (lmsystems/_async/_network.py): TLS,
+# proxies and its bounds on each version too (httpcore 1.0.0 let a failed TLS handshake out raw).
+TRANSPORT_TESTS = ["tests/test_tls.py", "tests/test_proxies.py"]
 
 
 @nox.session(python=PYTHON)
 @nox.parametrize("stack", list(HTTP_STACKS))
 def compat_httpx(session: nox.Session, stack: str) -> None:
-    """The stream tests on the lowest and the newest supported httpx, httpcore and h11."""
+    """The stream and transport tests on the lowest and the newest supported httpx, httpcore and h11."""
     session.install("-e", ".[test]")
     session.install("--upgrade", *HTTP_STACKS[stack])
     session.run(
@@ -173,7 +176,7 @@ def compat_httpx(session: nox.Session, stack: str) -> None:
     )
     env = {"LMSYSTEMS_FAST_STREAMS": "0"} if stack.endswith("no-fast-path") else {}
     args = ["-k", "not fast_path and not below_httpx"] if env else []
-    session.run("pytest", *STREAM_TESTS, *args, *session.posargs, env=env)
+    session.run("pytest", *STREAM_TESTS, *TRANSPORT_TESTS, *args, *session.posargs, env=env)
 
 
 @nox.session(python=PYTHON)

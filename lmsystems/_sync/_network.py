@@ -52,7 +52,12 @@ class SyncBoundedStream(httpcore.NetworkStream):
     def start_tls(
         self, ssl_context: ssl.SSLContext, server_hostname: str | None = None, timeout: float | None = None
     ) -> httpcore.NetworkStream:
-        stream = self._stream.start_tls(ssl_context, server_hostname, cut(timeout, httpcore.ConnectTimeout))
+        try:
+            stream = self._stream.start_tls(
+                ssl_context, server_hostname, cut(timeout, httpcore.ConnectTimeout)
+            )
+        except ssl.SSLError as error:  # httpcore 1.0.0's AnyIOBackend lets a failed handshake out raw
+            raise httpcore.ConnectError(str(error)) from error
         return SyncBoundedStream(stream)
 
     def get_extra_info(self, info: str) -> Any:
