@@ -57,7 +57,7 @@ class AsyncHTTP:
 
     Its transport is the client's own (`AsyncBoundedTransport`: each attempt's connects, writes and
     reads end with the attempt), unless one is given; the environment's proxies are mounted as httpx
-    mounts them (through httpx's own transports).
+    mounts them (`proxy_mounts`: HTTP(S) proxies through the client's own transport too).
     """
 
     def __init__(
