@@ -77,8 +77,10 @@ def stream_section(rows: Any) -> list[str]:
         "Setup = create the client + its first request (GET /assistants/{id}: our `connect()`; peer "
         "`assistants.get`, floor `client.get`, so that everyone pays httpx's lazy imports and the "
         "connection there); first stream = a first stream of one event, the same request (what a client "
-        "pays once, on its first stream: ours loads the generated request models there, lazily); stream = "
-        "the measured stream request and reading it, the steady-state cost per event.",
+        "pays once, on its first stream: ours loads the generated request models there, lazily); then a full "
+        "garbage collection for everyone (in the whole run, not in the stream: a collection owed by what "
+        "came before would otherwise fall inside the stream or not, by the collector's timing); stream = the "
+        "measured stream request and reading it, the steady-state cost per event.",
         "",
         "**Stream CPU per event (µs, client process; steady state)**",
         "",

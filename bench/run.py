@@ -250,6 +250,7 @@ def bench_stream(url: str, cfg: dict[str, Any]) -> list[dict[str, Any]]:
                 "wall": {impl: median(by_impl[impl], "wall") for impl in IMPLS},
                 "setup_cpu": {impl: median(by_impl[impl], "setup_cpu") for impl in IMPLS},
                 "first_cpu": {impl: median(by_impl[impl], "first_cpu") for impl in IMPLS},
+                "collect_cpu": {impl: median(by_impl[impl], "collect_cpu") for impl in IMPLS},
                 "stream_cpu": {impl: median(by_impl[impl], "stream_cpu") for impl in IMPLS},
                 "stream_wall": {impl: median(by_impl[impl], "stream_wall") for impl in IMPLS},
                 "stream_cpu_range": {impl: spread(by_impl[impl], "stream_cpu") for impl in IMPLS},
