@@ -1178,13 +1178,20 @@ def test_cancelling_the_task_that_reads_a_stream_releases_the_connection(
             thread = await client.create_thread()
             stream = client.stream_run(thread, {"seconds": 0.3, "steps": 8}, stream_mode=["custom"])
             parts: list[StreamPart] = []
+            first = asyncio.Event()
 
             async def read() -> None:
                 async for part in stream:  # no `async with`: cancellation alone must release it
                     parts.append(part)
+                    first.set()
 
-            with pytest.raises(TimeoutError):
-                await asyncio.wait_for(read(), timeout=1.0)
+            # Cancel once the first part arrived (the run still has seconds to go), however slow the
+            # machine: a fixed wait raced the first event under load.
+            task = asyncio.ensure_future(read())
+            await asyncio.wait_for(first.wait(), timeout=30)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
             released = not active_connections(client)
             # The client stays usable after the cancellation.
             again = (await client.get_thread(thread))["thread_id"] == thread["thread_id"]
@@ -1215,7 +1222,7 @@ def test_cancelling_inside_async_with_releases_the_connection(
                         seen += 1
 
             task = asyncio.ensure_future(read())
-            for _ in range(100):
+            for _ in range(600):  # until the first part arrived, however slow the machine
                 if seen:
                     break
                 await asyncio.sleep(0.05)
