@@ -270,6 +270,8 @@ class Run:
 
 #: How many of its runs' events a session keeps (the current one and the one before).
 KEEP_RUNS = 2
+#: Methods whose events `EventLog._append` notes nothing about (`values` is noted when it is the root's).
+PLAIN_METHODS = frozenset({"messages", "updates", "custom", "tools", "tasks", "checkpoints"})
 
 
 class EventLog:
@@ -331,6 +333,12 @@ class EventLog:
         self._feeding = run
         for event in events:
             self._append(run, event)
+
+    def fast_target(self) -> list[Event] | None:
+        """The events of the run being fed, where an event of PLAIN_METHODS may be appended directly
+        (counting it in `delivered`) while the list holds fewer than MAX_RUN_EVENTS; else call `feed`."""
+        run = self._feeding
+        return run.events if run is not None else None
 
     def feed(self, event: Event) -> None:
         if event["method"] == "lifecycle" and is_root(event) and lifecycle_status(event) == "running":
@@ -432,6 +440,12 @@ class ReplayGuard:
     sent while the connection was down comes only from the replay, which may lack some of it, so a repair
     during a run always ends with a `gap` saying so; a repair between runs is exact. Nothing is delivered
     twice.
+
+    A connection that joins a run that goes on can also miss one event the run publishes while it joins
+    (langgraph-runtime-inmem's `join_event_streaming` takes its replay snapshot, yields it, and only then
+    subscribes to the live queue; the yield awaits the earlier runs' final state). If that event carried a
+    subgraph's lifecycle `completed`, the server derives it again at the run's end (before the root's
+    terminal event), so after a gap it can come later than it happened, once.
     """
 
     def __init__(self) -> None:
@@ -530,7 +544,9 @@ class ReplayGuard:
             )
             self.gap = (
                 "the connection dropped during a run and was repaired from the server's replay, which does "
-                f"not hold every event{left_out}: events sent while it was down may be missing"
+                f"not hold every event{left_out}: events sent while it was down, or while the new "
+                "connection joined the run, may be missing (a subgraph's lifecycle 'completed' that was "
+                "among them is sent again by the server at the run's end)"
             )
         self._omitted, self._during_run = {}, False
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -131,14 +132,21 @@ def _sync_repeat(client: SyncLmsystemsClient, transport: str, i: int) -> None:
 
 @pytest.mark.parametrize("transport", ["sse", "websocket"])
 def test_async_sessions_repeated(agent_server: RunningAgentServer, transport: str) -> None:
+    _async_repeats(agent_server, lambda client, i: _async_repeat(client, transport, i), REPEATS, HANG * 4)
+
+
+def _async_repeats(
+    server: RunningAgentServer,
+    repeat: Callable[[LmsystemsClient, int], Awaitable[None]],
+    times: int,
+    limit: float,
+) -> None:
+    """`repeat(client, i)` for i in range(times), concurrently (the runs wait on the server more than on
+    the client), each bounded by `limit` seconds."""
+
     async def main() -> None:
-        async with LmsystemsClient(
-            deployment_url=agent_server.url, deployment_key=agent_server.deployment_key
-        ) as client:
-            # Concurrently (the runs wait on the server more than on the client), each on its own thread.
-            await asyncio.gather(
-                *(asyncio.wait_for(_async_repeat(client, transport, i), HANG * 4) for i in range(REPEATS))
-            )
+        async with LmsystemsClient(deployment_url=server.url, deployment_key=server.deployment_key) as client:
+            await asyncio.gather(*(asyncio.wait_for(repeat(client, i), limit) for i in range(times)))
 
     asyncio.run(main())
 
@@ -254,9 +262,37 @@ def _check_against(delivered: list[tuple[Any, ...]], reference: list[tuple[Any, 
     if gaps == 0:
         assert delivered == reference
         return
-    # With a gap named: a subsequence of the reference (nothing twice, nothing reordered).
+    # With a gap named: a subsequence of the reference (nothing twice, nothing reordered), except for the
+    # one known move. A connection that joins a run that goes on can miss the event the run publishes
+    # while it joins (langgraph-runtime-inmem's join_event_streaming sends its replay snapshot before it
+    # subscribes to the live queue, and sending it awaits the earlier runs' final state); when that event
+    # carried a subgraph's lifecycle "completed", the server derives it again at the run's end, just
+    # before the root's terminal event. Such an event is checked apart: once, and where the server puts it.
+    cascaded = [item for i, item in enumerate(delivered) if _in_run_end_cascade(delivered, i)]
+    for item in cascaded:
+        assert delivered.count(item) == 1 and item in reference, f"delivered twice or unknown: {item}"
+    kept = [item for item in delivered if item not in cascaded]
+    _check_subsequence(kept, [item for item in reference if item not in cascaded])
+
+
+def _in_run_end_cascade(delivered: list[tuple[Any, ...]], i: int) -> bool:
+    """Whether `delivered[i]` is a subgraph's completed among those just before a root terminal event."""
+    if not _subgraph_completed(delivered[i]):
+        return False
+    for item in delivered[i + 1 :]:
+        if not _subgraph_completed(item):
+            return item[0] == "lifecycle" and not item[1]
+    return False
+
+
+def _subgraph_completed(item: tuple[Any, ...]) -> bool:
+    return item[0] == "lifecycle" and bool(item[1]) and json.loads(item[2]).get("event") == "completed"
+
+
+def _check_subsequence(items: list[tuple[Any, ...]], reference: list[tuple[Any, ...]]) -> None:
+    """`items` is a subsequence of `reference` (an AssertionError naming the first item that is not)."""
     position = 0
-    for item in delivered:
+    for item in items:
         while position < len(reference) and reference[position] != item:
             position += 1
         assert position < len(reference), f"delivered twice or out of order: {item}"
@@ -366,3 +402,55 @@ def test_projections_read_concurrently_by_several_tasks(
 
 async def _collect(iterator: Any) -> list[Any]:
     return [item async for item in iterator]
+
+
+# An interrupt raised inside a subgraph (tests/agent_server/graphs/subgraph_interrupt.py): answered with its
+# namespace (on a WebSocket the server compares it with the namespace of the interrupt it sent on that
+# connection and refuses a mismatch with no_such_interrupt), its payload present, and the resumed run goes
+# on to the final output.
+SUBGRAPH_INTERRUPT = "subgraph_interrupt"
+SUBGRAPH_REPEATS = 5
+
+
+def _check_subgraph_interrupt(i: int, interrupt: Any, subgraphs: list[Any], status: str | None) -> None:
+    assert status == "interrupted"
+    assert interrupt.payload == {"question": "Publish?", "draft": f"draft about sub-{i}"}
+    assert len(interrupt.namespace) == 1 and interrupt.namespace[0].startswith("review:")
+    assert [(graph.namespace, graph.graph_name) for graph in subgraphs] == [(interrupt.namespace, "review")]
+
+
+def _check_subgraph_output(i: int, output: Any, status: str | None) -> None:
+    assert status == "completed"
+    assert output["answer"] == {"publish": i} and output["outcome"] == f"published: draft about sub-{i}"
+    assert output["steps"] == ["draft", "ask", "apply"] and output["finished"] is True
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_async_answer_an_interrupt_inside_a_subgraph(
+    agent_server: RunningAgentServer, transport: str
+) -> None:
+    async def repeat(client: LmsystemsClient, i: int) -> None:
+        async with client.thread_stream(assistant_id=SUBGRAPH_INTERRUPT, transport=transport) as session:
+            await session.start({"topic": f"sub-{i}"})
+            subgraphs = [graph async for graph in session.subgraphs()]
+            [interrupt] = session.interrupts
+            _check_subgraph_interrupt(i, interrupt, subgraphs, session.status)
+            await session.respond({"publish": i})  # the namespace goes with it
+            _check_subgraph_output(i, await session.output(), session.status)
+
+    _async_repeats(agent_server, repeat, SUBGRAPH_REPEATS, HANG * 2)
+
+
+@pytest.mark.parametrize("transport", ["sse", "websocket"])
+def test_sync_answer_an_interrupt_inside_a_subgraph(agent_server: RunningAgentServer, transport: str) -> None:
+    with SyncLmsystemsClient(
+        deployment_url=agent_server.url, deployment_key=agent_server.deployment_key, timeout=HANG
+    ) as client:
+        for i in range(SUBGRAPH_REPEATS):
+            with client.thread_stream(assistant_id=SUBGRAPH_INTERRUPT, transport=transport) as session:
+                session.start({"topic": f"sub-{i}"})
+                subgraphs = list(session.subgraphs())
+                [interrupt] = session.interrupts
+                _check_subgraph_interrupt(i, interrupt, subgraphs, session.status)
+                session.respond({"publish": i}, interrupt_id=interrupt.id)
+                _check_subgraph_output(i, session.output(), session.status)

@@ -41,10 +41,12 @@ from .._exceptions import (
     StreamError,
     StreamGapError,
 )
-from .._json import loads
+from .._json import first_try
 from .._requests import Endpoint, build
 from .._session_core import (
     CHANNELS,
+    MAX_RUN_EVENTS,
+    PLAIN_METHODS,
     EventLog,
     ReplayGuard,
     Run,
@@ -123,10 +125,16 @@ class _AsyncSSE:
             batch = self._batches.__next__()
         except StopIteration:
             return None
-        try:
-            return [loads(event.data) for event in batch if event.data]
-        except ValueError:
-            raise StreamError(f"the event stream sent something that is not JSON: {batch!r:.200}") from None
+        messages: list[Any] = []
+        append, first = messages.append, first_try
+        for event in batch:
+            data = event.data
+            if data:
+                try:
+                    append(first(data))
+                except ValueError:  # orjson refuses it: the standard library may read it, else an error
+                    append(decode_message(data))
+        return messages
 
     def command(self, payload: dict[str, Any]) -> Any:
         spec = build(
@@ -458,19 +466,34 @@ class SyncThreadStream:
                 self._drop()
                 continue
             self._failures = 0
-            guard, feed = self._guard, self._log.feed
-            seen = guard.seen
+            guard, log = self._guard, self._log
+            if guard.replaying:  # a new connection's replay: each event is matched against those seen
+                for message in messages:
+                    self._file(message)
+                return
+            # The common case inlined: check each event's envelope, remember its key, file it (straight
+            # into the run being fed when there is nothing to note about it).
+            seen, feed, plain = guard.seen, log.feed, PLAIN_METHODS
+            target = log.fast_target()
             for message in messages:
-                if type(message) is not dict or message.get("type") != "event":
+                try:
+                    if message["type"] != "event":
+                        raise KeyError
+                    method = message["method"]
+                    namespace = message["params"]["namespace"]
+                except (KeyError, TypeError):
                     self._file(message)
                     continue
-                event = check_event(message)
-                if guard.replaying:
-                    if guard.admit(event):
-                        feed(event)
-                else:  # the common case, inlined: remember it, file it
-                    seen.append((event["method"], event["params"]["namespace"], event.get("event_id")))
+                if type(method) is not str or type(namespace) is not list:
+                    check_event(message)  # raises: a malformed envelope
+                seen.append((method, namespace, message.get("event_id")))
+                event: Event = message  # type: ignore[assignment]  # (checked above)
+                if target is not None and method in plain and len(target) < MAX_RUN_EVENTS:
+                    target.append(event)
+                    log.delivered += 1
+                else:
                     feed(event)
+                    target = log.fast_target()
             return
 
     def _idle(self, failed: APITimeoutError) -> APITimeoutError:
@@ -597,26 +620,21 @@ class SyncThreadStream:
 
     def values(self, *, namespace: list[str] | tuple[str, ...] = ()) -> Iterator[Any]:
         """The state snapshots of the last run: the root's (a subgraph's with `namespace`)."""
-        wanted = list(check.namespace(list(namespace)))
-        return _AsyncProjection(
-            self,
-            self._number(),
-            lambda e, _: (
-                e["params"].get("data")
-                if e["method"] == "values" and e["params"]["namespace"] == wanted
-                else _SKIP
-            ),
-        )
+        return self._data_of("values", namespace)
 
     def updates(self, *, namespace: list[str] | tuple[str, ...] = ()) -> Iterator[Any]:
         """The node updates of the last run (needs the graph's stream_transformers())."""
+        return self._data_of("updates", namespace)
+
+    def _data_of(self, method: str, namespace: list[str] | tuple[str, ...]) -> Iterator[Any]:
+        """The data of the last run's `method` events in exactly `namespace`."""
         wanted = list(check.namespace(list(namespace)))
         return _AsyncProjection(
             self,
             self._number(),
             lambda e, _: (
                 e["params"].get("data")
-                if e["method"] == "updates" and e["params"]["namespace"] == wanted
+                if e["method"] == method and e["params"]["namespace"] == wanted
                 else _SKIP
             ),
         )
@@ -731,6 +749,10 @@ class _AsyncProjection(Generic[T]):
             # The fast path: the next events were read already.
             events, index, want = run.events, self._index, self._want
             limit = run.end if run.end is not None else len(events)
+            if want is _every and index < limit:  # every event: no need to ask
+                self._index = index + 1
+                every: T = events[index]  # type: ignore[assignment]
+                return every
             while index < limit:
                 value = want(events[index], index)
                 index += 1
