@@ -180,11 +180,16 @@ class StreamProgress:
             final=True,
         )
 
-    def timeout_until(self, base: httpx.Timeout, deadline: float | None) -> httpx.Timeout | None:
-        """The transport's timeouts, with reads cut to the idle timeout and to what is left before the
-        stream's deadline: a connection silent for that long (not even a heartbeat) ends the read, and
-        the event reader tells an idle stream or a passed deadline (final) from a stall (repaired)."""
+    def timeout_until(
+        self, base: httpx.Timeout, deadline: float | None, silence: float | None = None
+    ) -> httpx.Timeout | None:
+        """The transport's timeouts, with reads cut to the idle timeout (and to `silence`, when given)
+        and to what is left before the stream's deadline: a connection silent for that long (not even a
+        heartbeat) ends the read, and the event reader tells an idle stream or a passed deadline (final)
+        from a stall (repaired)."""
         idle = self.limits.idle_timeout
+        if silence is not None:
+            idle = silence if idle is None else min(idle, silence)
         if deadline is None and (idle is None or (base.read is not None and base.read <= idle)):
             return None
         read = base.read

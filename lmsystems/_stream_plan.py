@@ -23,8 +23,10 @@ UNFINISHED_RUN_STATUSES = frozenset({"pending", "running"})
 THREAD_REPAIR_RUNS = 100
 #: Slack, in milliseconds, when telling from timestamps whether a run may have events after an event id.
 CLOCK_SLACK_MS = 2_000
-#: Seconds within which the server ends a rejoined stream of a finished run (a running run's stays open).
-FINISHED_RUN_CLOSE = 2.0
+#: Seconds a rejoin after a clean close may stay silent (not a byte) before the run's status is asked:
+#: the server ends a finished run's rejoin at once and keeps a running run's open. Only when the status
+#: is asked depends on it, never what the stream decides.
+CHECK_SILENCE = 2.0
 
 
 def rejoin_run(

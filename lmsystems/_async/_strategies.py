@@ -21,8 +21,8 @@ from .._sse import ServerSentEvent
 from .._stream_part_types import MetadataPart
 from .._stream_parts import END, Step, StreamProgress
 from .._stream_plan import (
+    CHECK_SILENCE,
     CLOCK_SLACK_MS,
-    FINISHED_RUN_CLOSE,
     THREAD_REPAIR_RUNS,
     UNFINISHED_RUN_STATUSES,
     closed_reason,
@@ -63,11 +63,12 @@ class AsyncRunStrategy:
 
     A clean close ends it only when the run is over, and a proxy may close a stream early. So after a
     close the run's stream is rejoined after the last event delivered, and that rejoin is the check: the
-    server ends the stream of a finished run at once, with nothing after the last event, and keeps the
-    stream of a running run open (its events, or heartbeats). A rejoin that ends at once with nothing new
-    ends the stream (one request after the close, as a status check would cost); one that brought events
-    is followed by another; one that stayed open and ended with nothing new makes us ask the run, and a
-    finished run is then read once more from the last event delivered.
+    server ends the rejoin of a finished run at once, with nothing after the last event, and keeps a
+    running run's open. A rejoin that the server ends with nothing new ends the stream (one request
+    after the close, as a status check would cost); one that brought events is followed by another. A
+    rejoin that stays silent (not a byte for `CHECK_SILENCE` s) is not waited on: the run's status is
+    asked, and a finished run is read once more to its end, a running one followed on. The silence only
+    says when to ask; what the stream does follows from the server's answers.
     """
 
     def __init__(
@@ -136,6 +137,12 @@ class AsyncRunStrategy:
         self._checking = (self.progress.tracker.newest, time.monotonic())
         return Step(spec)
 
+    @property
+    def silence(self) -> float | None:
+        """How long the current connection may stay silent before the strategy wants to know why (a
+        rejoin after a clean close: `after_silence`), None: the stream's own limits only."""
+        return CHECK_SILENCE if self._checking is not None else None
+
     async def open(self) -> RequestSpec:
         return await self._opener(self)
 
@@ -151,12 +158,36 @@ class AsyncRunStrategy:
         checking, self._checking = self._checking, None
         if checking is None:
             return self._check()
-        newest, opened = checking
-        if _newer(progress.tracker.newest, newest):
+        if _newer(progress.tracker.newest, checking[0]):
             progress.reconnects += 1  # the close before it was early: the rejoin repaired it
             return self._check()  # the rejoin brought events, then closed: check again
-        if time.monotonic() - opened <= FINISHED_RUN_CLOSE:
-            return END  # nothing after the last event, at once: the run is over
+        if time.monotonic() - checking[1] <= CHECK_SILENCE:
+            # The server answered the rejoin to its end at once, with nothing after the last event
+            # delivered: it holds a running run's rejoin open, so the run is over.
+            return END
+        # It stayed open (heartbeats, no event) and then ended with nothing new: not the server's
+        # at-once answer, so the run's status says whether it is over.
+        return await self._settle()
+
+    async def after_silence(self) -> RequestSpec:
+        """The rejoin after a close stayed silent: the run's status says whether the stream is read once
+        more to its end (the run is over) or followed on."""
+        progress = self.progress
+        checking, self._checking = self._checking, None
+        if (
+            checking is not None
+            and progress.tracker is not None
+            and _newer(progress.tracker.newest, checking[0])
+        ):
+            progress.reconnects += 1  # the close before it was early: the rejoin repaired it
+        step = await self._settle()
+        return step.spec or self.resume_spec()
+
+    async def _settle(self) -> Step:
+        """Ask the run's status: a finished run is read once more to its end (its stream then ends the
+        stream); otherwise (running, or the status unknown) the stream goes on after a backoff."""
+        progress = self.progress
+        assert progress.thread_id is not None and progress.run_id is not None
         status = await _status_of(self._runs, progress.thread_id, progress.run_id)
         if status is not None and status not in UNFINISHED_RUN_STATUSES:
             self._final_replay = True
@@ -215,6 +246,13 @@ class AsyncThreadStrategy:
     @property
     def can_resume(self) -> bool:
         return True
+
+    @property
+    def silence(self) -> float | None:
+        return None
+
+    async def after_silence(self) -> RequestSpec:
+        raise AssertionError("a thread stream has no silence limit of its own")
 
     async def open(self) -> RequestSpec:
         return join_thread(self.thread_id, self._last_event_id, self._stream_modes)

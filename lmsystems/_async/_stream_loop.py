@@ -51,7 +51,7 @@ async def follow(core: AsyncCore, strategy: AsyncRunStrategy | AsyncThreadStrate
                 endpoint,
                 spec,
                 conflict=strategy.conflict,
-                timeout=progress.timeout_until(http.timeout, deadline),
+                timeout=progress.timeout_until(http.timeout, deadline, strategy.silence),
                 ends=attempt_ends(http.timeout, time.monotonic(), deadline),
             ) as response:
                 if first:
@@ -122,8 +122,13 @@ async def follow(core: AsyncCore, strategy: AsyncRunStrategy | AsyncThreadStrate
             spec = await strategy.after_resync()
             continue
         except (APIConnectionError, StreamError) as error:
-            if isinstance(error, APITimeoutError) and error.final:
-                raise
+            if isinstance(error, APITimeoutError):
+                if error.final:
+                    raise
+                if strategy.silence is not None:  # the strategy wanted to know when it went silent
+                    logger.debug("the rejoin of %s stayed silent: asking the run's status", strategy.name)
+                    spec = await strategy.after_silence()
+                    continue
             if not strategy.can_resume or (isinstance(error, StreamError) and not error.resumable):
                 raise progress.broken(error) from None
             reason = str(error)

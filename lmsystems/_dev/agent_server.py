@@ -33,8 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +41,7 @@ from typing import IO, Any
 
 from .._exceptions import InputError, LmsystemsError
 from ._extras import require
+from .processes import answers_ok, log_tail, stop_group
 
 __all__ = [
     "DEPLOYMENT_KEY_ENV",
@@ -132,14 +131,6 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-def _tail(path: Path, lines: int = _LOG_TAIL_LINES) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError as exc:
-        return f"<could not read {path}: {exc}>"
-    return "\n".join(text.splitlines()[-lines:])
-
-
 def _absolutise(value: str, base: Path) -> str:
     """`./graphs/x.py:graph` -> `/abs/graphs/x.py:graph`; module specs (`pkg.mod:obj`) unchanged."""
     path, sep, attr = value.rpartition(":")
@@ -178,31 +169,6 @@ def _materialise_config(config_file: Path, run_dir: Path) -> Path:
     return target
 
 
-def _ok(url: str, timeout: float = 2.0) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ok", timeout=timeout) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
-        return False
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    # The server was started with start_new_session=True, so its process group id is its own pid.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
-
-
-def _wait_group_gone(pgid: int, timeout: float) -> None:
-    """Wait (bounded) until no process of the group is left, so the port and the files are free."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except (ProcessLookupError, PermissionError):
-            return
-        time.sleep(0.05)
-
-
 @dataclass
 class RunningAgentServer:
     """A started `langgraph dev` process. Use as a context manager or call `stop()`."""
@@ -230,22 +196,13 @@ class RunningAgentServer:
         return self.process.poll() is None
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
-        return _tail(self.log_path, lines)
+        return log_tail(self.log_path, lines)
 
     def stop(self, grace: float = 10.0) -> int | None:
         """Terminate the server's process group (SIGTERM, then SIGKILL after `grace` s) and wait."""
         try:
-            if self.process.poll() is None:
-                _signal_group(self.process.pid, signal.SIGTERM)
-                try:
-                    self.process.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    _signal_group(self.process.pid, signal.SIGKILL)
-                    self.process.wait(timeout=grace)
-            # Anything the server spawned in its group that outlived it (the reloader's worker).
-            _signal_group(self.process.pid, signal.SIGKILL)
-            _wait_group_gone(self.process.pid, grace)
-            return self.process.returncode
+            # Its group too: anything the server spawned that outlived it (the reloader's worker).
+            return stop_group(self.process, grace)
         finally:
             atexit.unregister(self.stop)
             if self._log_file is not None:
@@ -433,7 +390,7 @@ def _wait_until_ready(server: RunningAgentServer, timeout: float) -> None:
             if f"Port {server.port} is already in use" in log:
                 raise _PortTaken(f"port {server.port} was taken before langgraph dev could bind it")
             announced = f"://127.0.0.1:{server.port}" in log
-        if announced and _ok(server.url):
+        if announced and answers_ok(server.url):
             return
         if time.monotonic() > deadline:
             raise AgentServerError(

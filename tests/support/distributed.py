@@ -30,19 +30,18 @@ import contextlib
 import glob
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from lmsystems._dev.processes import answers_ok, kill_group, log_tail, stop_group
 
 from .agent_server import DEPLOYMENT_KEY_ENV_VAR, _materialise_config, find_free_port
 from .fault_proxy import FaultPlan, RunningProxy, start_fault_proxy
@@ -87,27 +86,16 @@ class Service:
         return self.process.poll() is None
 
     def log_tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError as error:
-            return f"<no log: {error}>"
+        return log_tail(self.log_path, lines)
 
     def kill(self) -> None:
         """SIGKILL the process (and anything it started in its session), and reap it."""
-        _signal_group(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10.0)
+        kill_group(self.process)
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM, SIGKILL after ``grace`` seconds; then whatever is left of its session."""
         try:
-            if self.process.poll() is None:
-                _signal_group(self.process.pid, signal.SIGTERM)
-                try:
-                    self.process.wait(timeout=grace)
-                except subprocess.TimeoutExpired:
-                    self.kill()
-            _signal_group(self.process.pid, signal.SIGKILL)
+            stop_group(self.process, grace)
         finally:
             if self._log is not None:
                 self._log.close()
@@ -158,7 +146,7 @@ class Cluster:
     def revive(self) -> None:
         """Start again, on its old port if it is free, every replica that is not running."""
         for index, replica in enumerate(self.replicas):
-            if replica.alive() and _http_ok(replica.url):
+            if replica.alive() and answers_ok(replica.url):
                 continue
             replica.stop()
             self.replicas[index] = start_replica(
@@ -188,11 +176,6 @@ class Cluster:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def _signal_group(pid: int, sig: signal.Signals) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)
 
 
 def _postgres_bin(name: str) -> str:
@@ -270,14 +253,6 @@ def _tcp_answers(port: int, payload: bytes | None = None, expect: bytes | None =
             sock.sendall(payload)
             return expect is None or sock.recv(64).startswith(expect)
     except OSError:
-        return False
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/ok", timeout=2.0) as response:
-            return bool(response.status == 200)
-    except (urllib.error.URLError, OSError, ValueError):
         return False
 
 
@@ -434,7 +409,7 @@ def start_replica(
         )
         assert isinstance(replica, Replica)
         try:
-            _wait(replica, lambda r=replica: _http_ok(r.url) and _owns_port(r.pid, r.port), timeout, name)
+            _wait(replica, lambda r=replica: answers_ok(r.url) and _owns_port(r.pid, r.port), timeout, name)
         except ClusterError:
             replica.stop()
             if replica.process.returncode == 3:  # the port was taken before it could bind it
