@@ -30,6 +30,18 @@ Production runtimes (Redis stream ids `<ms>-<seq>`) have neither. So:
   last one delivered: a rejoin re-reads at most the window. The limits: a millisecond, or the live
   events a replay sends again, holding more events than the window (the in-memory runtime mints a few
   events per millisecond, and a replay of the window takes milliseconds).
+- **Gaps.** A server may not keep every kind of event for replay. langgraph-api stores a run's events
+  whose name is one of the run's stream modes, so none of stream_mode "messages" (`messages/partial`,
+  `messages/metadata`, `messages/complete`; "messages-tuple" events are named `messages` and are kept):
+  on 0.11.1 on Postgres and Redis and on the in-memory runtime alike, those sent while the connection was
+  down are gone. That is the known behaviour the tracker starts from, for a stream that asked for that
+  mode or delivered such events. What a reconnect sends back proves it too: events of the "messages"
+  mode that arrive older than the last delivered event and were not delivered on this connection (a
+  replica's buffer sends them after its stored events, out of order: they are not delivered; those
+  delivered before the break, which the replay passed over, are dropped), and a `messages/partial` of a
+  message whose `messages/metadata` never came. A reconnect that brings a new event (or that followed a
+  broken connection) then starts with a `gap` event naming the kinds that may be missing after the last
+  event delivered before the break, unless its replay did send that kind again.
 - **Resync.** :class:`Resync` tells the reader to drop the connection and reconnect from
   :meth:`ResumeTracker.resume_from` at once. The held-back events were never delivered; the new
   connection replays the whole ambiguous millisecond from storage, where it is complete and in order, and
@@ -39,12 +51,16 @@ Production runtimes (Redis stream ids `<ms>-<seq>`) have neither. So:
 
 from __future__ import annotations
 
+import json
 from collections import deque
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from ._exceptions import StreamError
 from ._headers import is_field_value
+from ._json import loads
 from ._sse import ServerSentEvent
+from ._stream_part_types import StreamGap
 
 Key = tuple[str | None, str, int]
 
@@ -52,6 +68,10 @@ Key = tuple[str | None, str, int]
 class Resync(Exception):
     """The current connection's next events cannot be told from re-sent ones: reconnect from
     `ResumeTracker.resume_from()` now (what was held back was never delivered)."""
+
+
+#: The event of a `gap` part (not a server event: it never carries an id, and never resumes a stream).
+GAP_EVENT = "gap"
 
 
 class _Candidate(NamedTuple):
@@ -88,6 +108,26 @@ class ResumeTracker:
         self._newest: tuple[int, int] | None = None  # the newest id any connection sent
         self._seen_id: str | None = None  # the id of the last event fed after a reconnect
         self.resyncs = 0
+        # Gaps (see the module docstring): the kinds the server proved it does not replay, and per
+        # connection: the last id delivered before it, what it passed over or sent again, what it said.
+        self.gaps: list[StreamGap] = []
+        #: Which kinds of events a gap may name (the stream's modes); None: all.
+        self.wants: Callable[[str], bool] | None = None
+        self._unreplayed: set[str] = set()
+        self._gap_after: str | None = None
+        self._broken = False  # this connection follows a broken one (not a clean close)
+        self._fresh = False  # this connection has delivered no new event yet
+        self._passed: set[Key] = set()  # delivered events its replay passed over (re-sent late: dropped)
+        self._replayed: set[str] = set()  # kinds its replay sent again
+        self._told: set[str] = set()  # kinds its gaps named
+        # The message ids `messages/metadata` events announced (the server announces each message before
+        # its first `messages/partial`): a partial of an unannounced one proves its announcement lost.
+        self._announced: dict[str, None] = {}
+        #: The stream asked for stream_mode "messages" (the strategy says so): langgraph-api keeps none of
+        #: its events for replay (it stores the events of the run's modes by name, and "messages/partial"
+        #: is not one), so a repair may lose them until a replay proves otherwise.
+        self.expects_messages = False
+        self._saw_messages = False  # a `messages/*` event was delivered
 
     @property
     def delivered(self) -> int:
@@ -179,7 +219,18 @@ class ResumeTracker:
         last = self._last_id or self._start_after
         return _sendable(last) if last is not None else None
 
+    def note_break(self) -> None:
+        """The next connection repairs a broken one (not a clean close): what the run sent meanwhile
+        of kinds the server does not replay is missing even if the connection brings nothing new."""
+        self._broken = True
+
     def _new_connection(self) -> None:
+        if not self._fresh:  # a connection that delivered nothing new keeps the first break's point
+            self._gap_after = self._last_id
+        self._passed = set()
+        self._replayed = set()
+        self._told = set()
+        self._fresh = True
         self._resumed = True
         self._held.clear()  # never delivered: the replay sends them again
         self._candidates.clear()
@@ -221,6 +272,10 @@ class ResumeTracker:
                     order = order or event_order(event_id)
                     if order is not None and order[1] > 0:
                         self._counter_ids = True
+            elif name != "messages":
+                self._saw_messages = True
+                if name == "messages/metadata":
+                    self._announce(event.data)
             return [event]
         if event_id != self._seen_id:  # ids repeat: order each one once
             self._seen_id = event_id
@@ -231,19 +286,111 @@ class ResumeTracker:
             key = (event_id, name, hash(data))
             if key == self._skip[0]:
                 self._skip.popleft()
+                self._note_replayed(key[1])
                 return []
             if key in self._skip:  # the ones before it are not stored, so not sent again
-                while self._skip.popleft() != key:
-                    pass
+                while (passed := self._skip.popleft()) != key:
+                    self._pass(passed)
+                self._note_replayed(key[1])
                 return []
-            self._skip.clear()  # the rest was not sent again: nothing more to skip
+            for passed in self._skip:  # the rest was not sent again: nothing more to skip
+                self._pass(passed)
+            self._skip.clear()
         if self._ambiguous is not None:
             if not _older(self._ambiguous, event.id):
                 return []  # still inside the ambiguous part: read again after the resync
             self._resync()
-        if self._held or self._suspect(event):
-            return self._match(event)
-        return self._deliver_all([event])
+        proven = False
+        if self._passed or event.event.startswith("messages/"):
+            late = self._late(event)
+            if late is not None:
+                return late
+            proven = self._unannounced(event)
+        out = self._match(event) if self._held or self._suspect(event) else self._deliver_all([event])
+        if (self._fresh or proven) and out:
+            self._fresh = False
+            return self._gap(out)
+        return out
+
+    def _announce(self, data: str) -> None:
+        """Note the message ids a `messages/metadata` event announces (the last 1,024)."""
+        try:
+            value = loads(data)
+        except ValueError:
+            return
+        if isinstance(value, dict):
+            self._note_ids(value)
+
+    def _note_ids(self, ids: Iterable[object]) -> None:
+        announced = self._announced
+        for message_id in ids:
+            if isinstance(message_id, str):
+                announced[message_id] = None
+        while len(announced) > 1024:
+            del announced[next(iter(announced))]
+
+    def _unannounced(self, event: ServerSentEvent) -> bool:
+        """Whether `event` (on a resumed connection) is a `messages/partial` or `messages/complete` of a
+        message whose `messages/metadata` was not delivered: sent while the connection was down, and not
+        replayed, so the server does not replay that kind (nor the message's earlier partials)."""
+        if event.event not in ("messages/partial", "messages/complete"):
+            return False
+        try:
+            value = loads(event.data)
+        except ValueError:
+            return False
+        ids = [item.get("id") for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+        missing = [
+            message_id
+            for message_id in ids
+            if isinstance(message_id, str) and message_id not in self._announced
+        ]
+        if not missing:
+            return False
+        self._note_ids(missing)  # one proof per message
+        self._unreplayed.update(MESSAGE_KINDS)
+        return True
+
+    def _note_replayed(self, kind: str) -> None:
+        """The replay sent an event of `kind` again: the server keeps that kind (with those of its mode)."""
+        self._replayed.update(MESSAGE_KINDS if kind in MESSAGE_KINDS else (kind,))
+
+    def _pass(self, key: Key) -> None:
+        """A delivered event the replay did not send again (not stored, or not of the stream a repair
+        reads now): should a replica's buffer send it later on this connection, it is dropped."""
+        self._passed.add(key)
+
+    def _late(self, event: ServerSentEvent) -> list[ServerSentEvent] | None:
+        """[] for an event that came out of order from a kind the server does not replay in order (a
+        replica's buffer re-sends it after the stored events): delivered already, or inside the gap."""
+        key = _key(event)
+        if key in self._passed:
+            return []  # delivered before the break (re-sent after the events the replay sent first)
+        if not _older(event.id, self._last_id):
+            return None
+        if self._positions(key):
+            return None  # sent on this connection already: the replay's overlap, matched as usual
+        if not event.event.startswith("messages/"):
+            return None
+        self._unreplayed.update(MESSAGE_KINDS)
+        return [] if self._fresh else self._gap([])
+
+    def _gap(self, out: list[ServerSentEvent]) -> list[ServerSentEvent]:
+        """`out`, after a `gap` event naming what may be missing since the break, when something may."""
+        wants = self.wants
+        unreplayed = self._unreplayed
+        if self.expects_messages or self._saw_messages:  # langgraph-api's known behaviour (see above)
+            unreplayed = unreplayed.union(MESSAGE_KINDS)
+        kinds = sorted(
+            kind for kind in unreplayed - self._replayed - self._told if wants is None or wants(kind)
+        )
+        self._broken = False
+        if not kinds:
+            return out
+        self._told.update(kinds)
+        gap = StreamGap(after=self._gap_after, events=kinds)
+        self.gaps.append(gap)
+        return [ServerSentEvent(GAP_EVENT, json.dumps(gap), None, None), *out]
 
     def end_of_stream(self) -> list[ServerSentEvent]:
         """At a clean end, deliver what is held: a re-sent block is always sent whole, so it was new.
@@ -252,7 +399,11 @@ class ResumeTracker:
         """
         if self._ambiguous is not None:
             self._resync()
-        return self._deliver_all(self._release_all())
+        out = self._deliver_all(self._release_all())
+        if self._fresh and (out or self._broken):
+            self._fresh = False
+            return self._gap(out)
+        return out
 
     def _suspect(self, event: ServerSentEvent) -> bool:
         """Whether `event` may start a block that re-sends what this connection delivered."""
@@ -356,6 +507,10 @@ class ResumeTracker:
                 continue
             self._last_id = event_id
             if not stored(event.event):
+                if event.event != "messages":
+                    self._saw_messages = True
+                    if event.event == "messages/metadata":
+                        self._announce(event.data)
                 continue
             if event_id == self._stored_last:
                 self._shared_ids = True
@@ -366,6 +521,10 @@ class ResumeTracker:
                     order = event_order(event_id)
                     self._counter_ids = order is not None and order[1] > 0
         return events
+
+
+#: The events of stream_mode "messages": a server keeps all of them for replay, or none.
+MESSAGE_KINDS = ("messages/complete", "messages/metadata", "messages/partial")
 
 
 def stored(event: str) -> bool:

@@ -236,6 +236,29 @@ class SubgraphObjectPart(StreamPart):
         return self.event.partition("|")[0]  # type: ignore[return-value]  # (the kind is chosen by it)
 
 
+class StreamGap(TypedDict):
+    """The data of a `gap` part: events of the kinds `events` that the run sent after the event `after`
+    (None: from the run's start) while the stream's connection was down may be missing. The server does
+    not keep those kinds for replay (langgraph-api keeps no stream_mode "messages" event); every other
+    kind was delivered whole."""
+
+    after: str | None
+    events: list[str]
+
+
+class GapPart(StreamPart):
+    """Not a server event: a repaired stream's notice that some events may be missing (see `StreamGap`),
+    where they would have been. It has no id (`part.id` is None)."""
+
+    __slots__ = ()
+    event: Literal["gap"]  # pyright: ignore[reportIncompatibleVariableOverride]
+    data: StreamGap  # pyright: ignore[reportIncompatibleVariableOverride]
+
+    @property
+    def mode(self) -> Literal["gap"]:
+        return "gap"
+
+
 AnyStreamPart: TypeAlias = (
     MessagesPart
     | MessagesListPart
@@ -245,6 +268,7 @@ AnyStreamPart: TypeAlias = (
     | MetadataPart
     | CustomPart
     | ObjectPart
+    | GapPart
 )
 """The element type of a stream: a union of `StreamPart` kinds, narrowed by `part.event == "..."`,
 `part.mode == "..."` or `isinstance`."""
@@ -278,6 +302,7 @@ PART_TYPES: dict[str, type[StreamPart]] = {
     "checkpoints": ObjectPart,
     "feedback": ObjectPart,
     "state_update": ObjectPart,
+    "gap": GapPart,
 }
 
 #: The kind of a subgraph's part, by the mode of its namespaced event (others: a plain StreamPart).

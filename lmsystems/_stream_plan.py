@@ -49,8 +49,8 @@ def rejoin_run(
 
 def wanted(event: str, modes: Sequence[str] | None) -> bool:
     """Whether a run's event belongs to a stream of `modes` (as the server's own filter decides), or is
-    one every stream delivers (`metadata`, `error`)."""
-    if not modes or event in modes or event in ("metadata", "error"):
+    one every stream delivers (`metadata`, `error`, and our own `gap`, which names only wanted kinds)."""
+    if not modes or event in modes or event in ("metadata", "error", "gap"):
         return True
     if event.startswith("messages") and ("messages" in modes or "messages-tuple" in modes):
         return True

@@ -95,6 +95,7 @@ class Outcome:
     error: BaseException | None = None
     reconnects: int = 0
     resyncs: int = 0  # re-reads from an unambiguous point the tracker asked for (in-memory runtime only)
+    gaps: list[Any] = field(default_factory=list)  # what the stream said may be missing (stream.gaps)
     events_delivered: int = 0
     run_id: str | None = None
     thread_id: str | None = None
@@ -171,6 +172,7 @@ def stream_through(
         outcome.idle_after = not active_connections(client)
         outcome.reconnects, outcome.events_delivered = stream.reconnects, stream.events_delivered
         outcome.resyncs = resyncs(stream)
+        outcome.gaps = stream.gaps
         outcome.run_id = stream.run_id
     return outcome
 
@@ -207,6 +209,7 @@ async def _astream(
         outcome.idle_after = not active_connections(client)
         outcome.reconnects, outcome.events_delivered = stream.reconnects, stream.events_delivered
         outcome.resyncs = resyncs(stream)
+        outcome.gaps = stream.gaps
         outcome.run_id = stream.run_id
     return outcome
 
@@ -428,6 +431,48 @@ def test_chat_tokens_survive_twenty_drops(
     assert_lossless_through_drops(outcome, expected, plan, DROPS)
     got = [part.data[0]["content"] for part in outcome.parts if part.event == "messages"]
     assert got == tokens
+
+
+CHAT_MESSAGES_MODES = ["messages", "values"]
+
+
+@pytest.mark.parametrize("seed", [5, 9])
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_messages_mode_through_drops_names_every_gap(
+    agent_server: RunningAgentServer, reference: Any, fast_backoff: None, flavour: str, seed: int
+) -> None:
+    """stream_mode "messages" (`messages/metadata`, `messages/partial`): the in-memory runtime keeps
+    none of them for replay either (it replays "messages-tuple" events), so tokens sent while the
+    connection was down are gone. Through three drops the stream says so: every part delivered is the
+    run's, once and in order, every `values` part arrives, and every `messages/*` part that did not is
+    named by a `gap` part (the distributed bed checks the gaps' positions by event id)."""
+    expected = reference("chat", CHAT_INPUT, CHAT_MESSAGES_MODES)
+    assert [part.event for part in expected].count("messages/partial") > 80
+    plan = FaultPlan(seed)
+    with start_fault_proxy(agent_server.url, plan) as proxy:
+        outcome = stream_through(
+            flavour,
+            proxy.url,
+            agent_server,
+            "chat",
+            CHAT_INPUT,
+            stream_mode=CHAT_MESSAGES_MODES,
+            before=lambda _: plan.drop_streams(3, span_events=4, path=STREAMS),
+            max_reconnects=10,
+        )
+    assert outcome.error is None, f"{type(outcome.error).__name__}: {outcome.error}"
+    # The run is over within milliseconds: the drops fall on the first connections (the first right
+    # after the headers, so its tokens can only come from a replay).
+    assert len(plan.cuts_applied("drop")) == 3
+    gaps = [part for part in outcome.parts if part.event == "gap"]
+    assert [gap.data for gap in gaps] == outcome.gaps and all(gap.id is None for gap in gaps)
+    got = comparable([part for part in outcome.parts if part.event != "gap"])
+    want = comparable(expected)
+    assert [item for item in want if item in got] == got, "not the run's parts, once, in order"
+    missing = [item for item in want if item not in got]
+    assert all(event.startswith("messages/") for event, _ in missing), "a stored event was lost"
+    named = {kind for gap in outcome.gaps for kind in gap["events"]}
+    assert {event for event, _ in missing} <= named, "a part was lost silently"
 
 
 #: Repetitions of the twenty-drop streams below; the proof run sets LMSYSTEMS_REPEAT_DROPS=50 (with a CPU

@@ -10,6 +10,7 @@ resolves those by a resync (a reconnect from an unambiguous point, skipping by c
 
 from __future__ import annotations
 
+import json
 import random
 from collections import Counter
 
@@ -180,7 +181,12 @@ def test_messages_events_are_not_where_a_reconnect_starts() -> None:
     assert tracker.resume_from() == "6-1"  # not 9-0: the update stored as 8-0 would be skipped
     late = ServerSentEvent("updates", '"c"', "8-0", None)
     delivered += tracker.feed(late)  # stored, older than the token's id, not delivered yet
-    assert delivered == [*run, late]
+    # The server keeps no `messages/*` event for replay: the reconnect's first new event comes after a
+    # gap naming them (tokens sent while the connection was down may be missing).
+    kinds = ["messages/complete", "messages/metadata", "messages/partial"]
+    gap = ServerSentEvent("gap", json.dumps({"after": "9-0", "events": kinds}), None, None)
+    assert delivered == [*run, gap, late]
+    assert tracker.gaps == [{"after": "9-0", "events": kinds}]
 
 
 @settings(max_examples=300, deadline=None)
@@ -263,3 +269,89 @@ def test_production_replays_after_the_last_stored_event_even_when_it_left_the_wi
     delivered += tracker.end_of_stream()
     assert [e for e in delivered if e.event == "updates"] == [e for e in run if e.event == "updates"]
     assert len({(e.id, e.data) for e in delivered}) == len(delivered)
+
+
+KINDS = ["messages/complete", "messages/metadata", "messages/partial"]
+
+
+def _event(name: str, data: str, event_id: str) -> ServerSentEvent:
+    return ServerSentEvent(name, data, event_id, None)
+
+
+def _partial(text: str, event_id: str, message: str = "m1") -> ServerSentEvent:
+    return _event("messages/partial", json.dumps([{"id": message, "type": "ai", "content": text}]), event_id)
+
+
+def _run_with_tokens() -> tuple[ResumeTracker, list[ServerSentEvent]]:
+    tracker, delivered = ResumeTracker(), []
+    for event in [
+        _event("metadata", "{}", "1-0"),
+        _event("updates", '"a"', "2-0"),
+        _event("updates", '"b"', "2-1"),  # a Redis counter: ids are unique
+        _event("messages/metadata", '{"m1": {}}', "3-0"),
+        _partial("h", "4-0"),
+        _partial("he", "5-0"),
+    ]:
+        delivered += tracker.feed(event)
+    return tracker, delivered
+
+
+def test_a_replica_buffer_re_sending_tokens_late_repeats_none_and_names_the_gap() -> None:
+    """The replica executing the run answers a rejoin with its stored events after the resume point, then
+    its buffer: the tokens after that point, older than the stored events just sent. Those delivered
+    before the break are dropped, those not delivered are out of order (dropped, inside the gap); the
+    gap comes before the first new event, named after the last event delivered before the break."""
+    tracker, _ = _run_with_tokens()
+    tracker.note_break()
+    assert tracker.resume_from() == "2-1"
+    replay = [
+        _event("updates", '"c"', "7-0"),  # stored while the connection was down
+        _event("messages/metadata", '{"m1": {}}', "3-0"),  # the buffer, late: delivered before
+        _partial("h", "4-0"),
+        _partial("he", "5-0"),
+        _partial("hel", "6-0"),  # not delivered, and older than 7-0: out of order
+        _partial("hell", "8-0"),  # live
+    ]
+    out = [event for event in replay for event in tracker.feed(event)]
+    gap = _event("gap", json.dumps({"after": "5-0", "events": KINDS}), None)  # type: ignore[arg-type]
+    assert out == [gap, replay[0], replay[5]]
+    assert tracker.gaps == [{"after": "5-0", "events": KINDS}]
+
+
+def test_a_replay_that_sends_the_tokens_again_names_no_gap() -> None:
+    """A server that does replay `messages/*` events re-sends those after the resume point: nothing may be
+    missing, so no gap (the in-memory runtime's "messages-tuple" events are replayed that way)."""
+    tracker, _ = _run_with_tokens()
+    tracker.note_break()
+    tracker.resume_from()
+    replay = [_event("messages/metadata", '{"m1": {}}', "3-0"), _partial("h", "4-0"), _partial("he", "5-0")]
+    live = [_partial("hel", "6-0"), _event("updates", '"c"', "7-0")]
+    out = [event for event in [*replay, *live] for event in tracker.feed(event)]
+    assert out == live and tracker.gaps == []
+
+
+def test_a_partial_of_a_message_never_announced_proves_a_gap() -> None:
+    """Right after a stored event (nothing to re-send), the rejoin brings a partial of a message whose
+    `messages/metadata` never came: it was sent while the connection was down, and is gone."""
+    tracker, delivered = ResumeTracker(), []
+    for event in [_event("metadata", "{}", "1-0"), _event("updates", '"a"', "2-1")]:
+        delivered += tracker.feed(event)
+    tracker.note_break()
+    assert tracker.resume_from() == "2-1"
+    tracker.wants = lambda kind: kind != "messages/complete"  # the gap names the stream's kinds only
+    out = tracker.feed(_partial("hel", "6-0", message="m2"))
+    kinds = ["messages/metadata", "messages/partial"]
+    assert [event.event for event in out] == ["gap", "messages/partial"]
+    assert tracker.gaps == [{"after": "2-1", "events": kinds}]
+
+
+def test_a_broken_connection_whose_rejoin_brings_nothing_new_still_names_the_gap() -> None:
+    """The run ended while the connection was down: the rejoin ends with nothing new, but tokens may have
+    been sent meanwhile. A clean close (no break) whose rejoin brings nothing names none."""
+    tracker, _ = _run_with_tokens()
+    tracker.resume_from()  # the check after a clean close
+    assert tracker.end_of_stream() == [] and tracker.gaps == []
+    tracker.note_break()
+    tracker.resume_from()
+    assert [event.event for event in tracker.end_of_stream()] == ["gap"]
+    assert tracker.gaps == [{"after": "5-0", "events": KINDS}]

@@ -99,6 +99,10 @@ class AsyncRunStrategy:
         #: Event name -> not wanted, for the names decided by name alone (what `skip` would answer).
         self.verdicts: dict[str, bool] = {}
         self.skip: Callable[[ServerSentEvent], bool] | None = self._unwanted if self._modes else None
+        if self._modes and progress.tracker is not None:  # a gap names only the kinds of these modes
+            modes = self._modes
+            progress.tracker.wants = lambda kind: wanted(kind, modes)
+            progress.tracker.expects_messages = "messages" in modes
 
     @property
     def name(self) -> str:
@@ -199,6 +203,8 @@ class AsyncRunStrategy:
         tracker = self.progress.tracker
         if checking is not None and tracker is not None and _newer(tracker.newest, checking[0]):
             self.progress.reconnects += 1  # the close before it was early: the rejoin repaired it
+        if tracker is not None:
+            tracker.note_break()
         return self.resume_spec()
 
     async def after_resync(self) -> RequestSpec:
@@ -275,6 +281,7 @@ class AsyncThreadStrategy:
         return Step(reason=closed_reason(status))
 
     async def after_failure(self) -> RequestSpec:
+        self.tracker.note_break()
         self._repairs = await self._plan()
         return self._next()
 

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Generic, Self, cast
 
-from .._stream_part_types import AnyStreamPart
+from .._stream_part_types import AnyStreamPart, StreamGap
 from .._stream_parts import AnyPart, StreamProgress
 from .._text import TokenText
 from .._tracing import StreamTrace
@@ -80,6 +80,15 @@ class AsyncRunStream(Generic[Part_co]):
         The parts of the earlier attempt were delivered already; the new attempt's follow its `metadata`
         part (`{"run_id": ..., "attempt": 2}`). 0 until the server named an attempt."""
         return self._progress.attempts
+
+    @property
+    def gaps(self) -> list[StreamGap]:
+        """What a repaired stream may have missed, one entry per `gap` part it delivered: events of the
+        kinds `events` sent after the event `after` while the connection was down, which the server does
+        not keep for replay (langgraph-api 0.11.1 on Postgres keeps no stream_mode "messages" events).
+        Empty when nothing may be missing. See docs/production.md."""
+        tracker = self._progress.tracker
+        return list(tracker.gaps) if tracker is not None else []
 
     @property
     def last_event_id(self) -> str | None:

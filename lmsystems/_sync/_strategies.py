@@ -100,6 +100,10 @@ class SyncRunStrategy:
         #: Event name -> not wanted, for the names decided by name alone (what `skip` would answer).
         self.verdicts: dict[str, bool] = {}
         self.skip: Callable[[ServerSentEvent], bool] | None = self._unwanted if self._modes else None
+        if self._modes and progress.tracker is not None:  # a gap names only the kinds of these modes
+            modes = self._modes
+            progress.tracker.wants = lambda kind: wanted(kind, modes)
+            progress.tracker.expects_messages = "messages" in modes
 
     @property
     def name(self) -> str:
@@ -200,6 +204,8 @@ class SyncRunStrategy:
         tracker = self.progress.tracker
         if checking is not None and tracker is not None and _newer(tracker.newest, checking[0]):
             self.progress.reconnects += 1  # the close before it was early: the rejoin repaired it
+        if tracker is not None:
+            tracker.note_break()
         return self.resume_spec()
 
     def after_resync(self) -> RequestSpec:
@@ -276,6 +282,7 @@ class SyncThreadStrategy:
         return Step(reason=closed_reason(status))
 
     def after_failure(self) -> RequestSpec:
+        self.tracker.note_break()
         self._repairs = self._plan()
         return self._next()
 

@@ -6,6 +6,8 @@ knows which replica to kill; the balancer's record names the replica that holds 
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
 import pytest
@@ -13,6 +15,7 @@ from helpers import FLAVOURS, collect, drive, settle
 from support.distributed import Cluster
 from support.fault_proxy import JOIN_STREAM, RUN_STREAM, FaultPlan
 
+from lmsystems import SyncLmsystemsClient
 from lmsystems._types import StreamPart
 
 pytestmark = pytest.mark.timeout(240)
@@ -143,3 +146,68 @@ def test_sigkill_of_the_executing_replica_ends_with_the_result_and_shows_the_ret
     assert parts[-1].data == {"tick": {"ticks": count}}
     assert stream.attempts == 2
     assert_ids_increase(parts)
+
+
+TALK = {"turns": 3, "words": 8, "seconds": 0.1, "wait": 1.0}
+TALK_MODES = ["messages", "updates"]
+
+
+def _key(part: StreamPart) -> tuple[str | None, str, str]:
+    return part.id, part.event, json.dumps(part.data, sort_keys=True)
+
+
+def _order(event_id: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in event_id.split("-"))
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_drops_during_a_token_stream_deliver_each_token_once_or_name_the_gap(
+    live_cluster: Cluster, plan: FaultPlan, flavour: str
+) -> None:
+    """langgraph-api 0.11.1 keeps no stream_mode "messages" events for replay: tokens sent while the
+    connection is down cannot come back. Five drops through the balancer during a token stream: every
+    event delivered is the run's (compared with an undisturbed join of the same run, straight to a
+    replica), once and in order; every `updates` event arrives; and every token that did not arrive lies
+    after the `after` of a `gap` part naming its kind. Nothing is lost silently."""
+    plan.drop_streams(5, span_events=30, path=JOIN_STREAM)
+    reference: list[StreamPart] = []
+
+    async def scenario(client: Any) -> tuple[list[StreamPart], Any]:
+        thread = await settle(client.create_thread())
+        run = await settle(client.runs.create(thread, TALK, stream_mode=TALK_MODES, stream_resumable=True))
+        clean = threading.Thread(target=_join_directly, args=(live_cluster, thread, run["run_id"], reference))
+        clean.start()
+        try:
+            stream = client.runs.join_stream(thread, run["run_id"], stream_mode=TALK_MODES)
+            return await collect(stream), stream
+        finally:
+            clean.join(timeout=60)
+
+    parts, stream = drive(flavour, live_cluster, scenario, graph="talker", max_reconnects=20)
+    assert len(plan.cuts_applied("drop")) == 5 and stream.reconnects >= 5
+    assert [p.event for p in reference].count("updates") == TALK["turns"]
+    gaps = [part for part in parts if part.event == "gap"]
+    assert [gap.data for gap in gaps] == stream.gaps and all(gap.id is None for gap in gaps)
+    delivered = [_key(part) for part in parts if part.event != "gap"]
+    expected = [_key(part) for part in reference]
+    assert len(set(delivered)) == len(delivered), "an event was delivered twice: " + str(
+        [(p.id, p.event, p.data[0]["content"] if p.event == "messages/partial" else "") for p in parts]
+    )
+    assert [key for key in expected if key in set(delivered)] == delivered, "not the run's events in order"
+    missing = [part for part in reference if _key(part) not in set(delivered)]
+    for part in missing:
+        assert part.event.startswith("messages/"), f"a stored {part.event} event was lost"
+        assert part.id is not None
+        assert any(
+            part.event in gap.data["events"]
+            and (gap.data["after"] is None or _order(gap.data["after"]) < _order(part.id))
+            for gap in gaps
+        ), f"{part.event} {part.id} was lost silently"
+
+
+def _join_directly(cluster: Cluster, thread: Any, run_id: str, into: list[StreamPart]) -> None:
+    """The run's stream, undisturbed, from one replica (not through the balancer and its drops)."""
+    with SyncLmsystemsClient(
+        "talker", deployment_url=cluster.replicas[0].url, deployment_key=cluster.deployment_key
+    ) as client:
+        into.extend(client.runs.join_stream(thread, run_id, stream_mode=TALK_MODES))
