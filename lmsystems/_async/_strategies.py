@@ -178,13 +178,11 @@ class AsyncRunStrategy:
         more to its end (the run is over) or followed on."""
         progress = self.progress
         checking, self._checking = self._checking, None
-        if (
-            checking is not None
-            and progress.tracker is not None
-            and _newer(progress.tracker.newest, checking[0])
-        ):
-            progress.reconnects += 1  # the close before it was early: the rejoin repaired it
+        tracker = progress.tracker
+        early = checking is not None and tracker is not None and _newer(tracker.newest, checking[0])
         step = await self._settle()
+        if early or step.spec is None:  # it brought events, or the run goes on: the close was early
+            progress.reconnects += 1
         return step.spec or self.resume_spec()
 
     async def _settle(self) -> Step:
