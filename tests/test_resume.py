@@ -207,7 +207,7 @@ def test_every_event_exactly_once_when_the_resume_point_left_the_window(
     rng = random.Random(seed)
     run = [
         ServerSentEvent(
-            "updates" if index == 0 or (stored_every and index % stored_every == 0) else "messages/partial",
+            "updates" if index == 0 or (stored_every and index % stored_every == 0) else "messages",
             event.data,
             event.id,
             None,
