@@ -128,6 +128,7 @@ class ResumeTracker:
         #: is not one), so a repair may lose them until a replay proves otherwise.
         self.expects_messages = False
         self._saw_messages = False  # a `messages/*` event was delivered
+        self._opening = False  # the stream's first connection, opened with `resume_from` (a join)
 
     @property
     def delivered(self) -> int:
@@ -219,6 +220,13 @@ class ResumeTracker:
         last = self._last_id or self._start_after
         return _sendable(last) if last is not None else None
 
+    def note_opened(self) -> None:
+        """The connection being opened is the stream's first (a join that starts with `resume_from`):
+        nothing was missed before it, so it names no gap."""
+        self._fresh = False
+        self._broken = False
+        self._opening = True
+
     def note_break(self) -> None:
         """The next connection repairs a broken one (not a clean close): what the run sent meanwhile
         of kinds the server does not replay is missing even if the connection brings nothing new."""
@@ -231,6 +239,7 @@ class ResumeTracker:
         self._replayed = set()
         self._told = set()
         self._fresh = True
+        self._opening = False
         self._resumed = True
         self._held.clear()  # never delivered: the replay sends them again
         self._candidates.clear()
@@ -305,7 +314,7 @@ class ResumeTracker:
             late = self._late(event)
             if late is not None:
                 return late
-            proven = self._unannounced(event)
+            proven = not self._opening and self._unannounced(event)
         out = self._match(event) if self._held or self._suspect(event) else self._deliver_all([event])
         if (self._fresh or proven) and out:
             self._fresh = False

@@ -355,3 +355,20 @@ def test_a_broken_connection_whose_rejoin_brings_nothing_new_still_names_the_gap
     tracker.resume_from()
     assert [event.event for event in tracker.end_of_stream()] == ["gap"]
     assert tracker.gaps == [{"after": "5-0", "events": KINDS}]
+
+
+def test_a_join_that_opens_with_resume_from_names_no_gap_on_its_first_connection() -> None:
+    """`runs.join_stream` and background runs open their first connection with `resume_from()`: nothing
+    was missed before it, so its first events come without a gap (a later break names one)."""
+    tracker = ResumeTracker()
+    tracker.wants = lambda kind: True
+    tracker.expects_messages = True
+    assert tracker.resume_from() == "0"
+    tracker.note_opened()
+    first = [_event("metadata", "{}", "1-0"), _partial("h", "2-0")]
+    assert [event for event in first for event in tracker.feed(event)] == first
+    tracker.note_break()
+    tracker.resume_from()
+    out = tracker.feed(_event("updates", '"a"', "3-0"))
+    assert [event.event for event in out] == ["gap", "updates"]
+    assert tracker.gaps == [{"after": "2-0", "events": KINDS}]

@@ -148,7 +148,10 @@ class AsyncRunStrategy:
         return CHECK_SILENCE if self._checking is not None else None
 
     async def open(self) -> RequestSpec:
-        return await self._opener(self)
+        spec = await self._opener(self)
+        if self.progress.tracker is not None:
+            self.progress.tracker.note_opened()
+        return spec
 
     async def started(self, headers: httpx.Headers) -> None:
         if self._on_started is not None:

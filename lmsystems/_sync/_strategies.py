@@ -149,7 +149,10 @@ class SyncRunStrategy:
         return CHECK_SILENCE if self._checking is not None else None
 
     def open(self) -> RequestSpec:
-        return self._opener(self)
+        spec = self._opener(self)
+        if self.progress.tracker is not None:
+            self.progress.tracker.note_opened()
+        return spec
 
     def started(self, headers: httpx.Headers) -> None:
         if self._on_started is not None:
