@@ -403,6 +403,9 @@ class EventLog:
 
 #: How far ahead in what was delivered a replayed event is looked for (events the replay left out).
 REPLAY_WINDOW = 100_000
+#: Unseen events in a row that a replay may hold before all that was seen is replayed (events an earlier
+#: connection missed while it joined a run: one at a time in practice).
+MAX_LATE_IN_A_ROW = 8
 
 
 def replay_key(event: Event) -> tuple[str, tuple[str, ...], str]:
@@ -425,6 +428,10 @@ def _stable_id(event_id: Any) -> str:
     if not isinstance(event_id, str):
         return ""
     return event_id if event_id.startswith("synth:") else event_id.partition(".")[0]
+
+
+def _starts_a_run(event: Event) -> bool:
+    return event["method"] == "lifecycle" and is_root(event) and lifecycle_status(event) == "running"
 
 
 def _same(seen: tuple[str, list[str], Any], key: tuple[str, tuple[str, ...], str]) -> bool:
@@ -458,6 +465,8 @@ class ReplayGuard:
         self._position: int | None = None  # in a replay: how much of `_seen` it went through so far
         self._omitted: dict[str, int] = {}  # per method: seen events the replay left out
         self._during_run = False
+        self._inserted = 0  # in a replay: unseen events passed on in a row before all was replayed
+        self._late = 0  # in a replay: such events in all (an earlier connection never got them)
         self.gap: str | None = None
 
     @property
@@ -471,6 +480,7 @@ class ReplayGuard:
         self._position = 0
         self._prefix = 0 if self._dropped_runs else None
         self._omitted = {}
+        self._inserted = 0
         self._during_run = self._during_run or during_run
 
     def run_began(self) -> None:
@@ -509,15 +519,31 @@ class ReplayGuard:
                 return False
             self._prefix = None  # a run beyond those let go that is not the first kept: match it below
         if position < len(seen) and _same(seen[position], key):
+            self._inserted = 0
             self._replayed(position + 1)
             return False
         limit = min(len(seen), position + 1 + REPLAY_WINDOW)
         for ahead in range(position + 1, limit):
             if _same(seen[ahead], key):
+                self._inserted = 0
                 self._left_out(position, ahead)
                 self._replayed(ahead + 1)
                 return False
-        # New: what the replay did not repeat of what was seen, it left out.
+        if position < len(seen) and self._inserted < MAX_LATE_IN_A_ROW and not _starts_a_run(event):
+            # Not seen, and what was seen is not all replayed yet: an event an earlier connection never
+            # got (a connection that joins a run misses what the run publishes meanwhile), or the first
+            # new one while the rest of what was seen is left out by the replay. Either way it passes
+            # once, filed here, and the matching goes on; a run's start or more than MAX_LATE_IN_A_ROW of
+            # them in a row end the replay below.
+            seen.insert(position, _raw_key(event))
+            self._starts = [start + 1 if start >= position else start for start in self._starts]
+            self._position = position + 1
+            self._inserted += 1
+            self._late += 1
+            return True
+        # New: what the replay did not repeat of what was seen, it left out (and the unseen ones just
+        # before were new ones too, not late).
+        self._late -= self._inserted
         self._left_out(position, len(seen))
         self._replayed(len(seen))
         seen.append(_raw_key(event))
@@ -532,8 +558,15 @@ class ReplayGuard:
             self._position = position
             return
         self._position = None
+        late, self._late, self._inserted = self._late, 0, 0
         # Left-out events that had been delivered cost nothing; what a run sent while the connection was
         # down may be missing, as the replay does not hold every kind of event.
+        if late:
+            self.gap = (
+                f"the server's replay held {late} event(s) an earlier connection never got (a connection "
+                "that joins a run misses what the run publishes meanwhile): they were passed on now, later "
+                "than they happened"
+            )
         if self._during_run:
             left_out = (
                 " (it left out "
@@ -542,7 +575,7 @@ class ReplayGuard:
                 if self._omitted
                 else ""
             )
-            self.gap = (
+            self.gap = (self.gap + "; " if self.gap else "") + (
                 "the connection dropped during a run and was repaired from the server's replay, which does "
                 f"not hold every event{left_out}: events sent while it was down, or while the new "
                 "connection joined the run, may be missing (a subgraph's lifecycle 'completed' that was "

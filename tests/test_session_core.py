@@ -255,6 +255,39 @@ def test_a_connection_cut_during_its_replay_is_replayed_again() -> None:
     assert guard.take_gap() is None
 
 
+def test_an_event_an_earlier_connection_missed_passes_once_and_the_rest_is_not_repeated() -> None:
+    """A connection that joins a run misses what the run publishes meanwhile (langgraph-runtime-inmem
+    sends its replay snapshot before it subscribes to the live run): the next replay holds that event
+    among those delivered. It passes (late, named), and what follows it is not delivered again."""
+    guard = ReplayGuard()
+    assert all(guard.admit(event("values", {}, event_id=i)) for i in ["a-0", "b-0", "c-0"])
+    guard.reconnected()
+    replay = ["a-0", "x-0", "b-0", "c-0", "d-0"]
+    assert [guard.admit(event("values", {}, event_id=i)) for i in replay] == [False, True, False, False, True]
+    gap = guard.take_gap()
+    assert gap is not None and "1 event(s) an earlier connection never got" in gap
+    guard.reconnected()  # the next replay: everything seen, in the server's order, nothing passes twice
+    assert not any(guard.admit(event("values", {}, event_id=i)) for i in replay)
+    assert guard.admit(event("values", {}, event_id="e-0")) and guard.take_gap() is None
+
+
+def test_new_events_while_the_replay_left_out_the_last_ones_seen() -> None:
+    """The replay left out the last events delivered (a named custom channel's): the new ones after it
+    pass once each; a run's start ends the matching at once."""
+    guard = ReplayGuard()
+    for i, method in [("a-0", "values"), ("p-0", "custom"), ("q-0", "custom")]:
+        guard.admit(event(method, {}, event_id=i))
+    guard.reconnected()
+    assert guard.admit(event("values", {}, event_id="a-0")) is False
+    assert [guard.admit(event("values", {}, event_id=f"n{i}-0")) for i in range(12)] == [True] * 12
+    assert not guard.replaying  # ended after MAX_LATE_IN_A_ROW of them: the rest was left out
+    assert guard.take_gap() is None  # between runs: new events, nothing late
+    guard.reconnected()
+    assert guard.admit(event("values", {}, event_id="a-0")) is False
+    assert guard.admit(event("lifecycle", {"event": "running"}, event_id="synth:r2:lc||running"))
+    assert not guard.replaying
+
+
 @given(
     seen=st.lists(st.text(min_size=1, max_size=3), max_size=30, unique=True),
     new=st.lists(st.text(min_size=4, max_size=6), max_size=10, unique=True),

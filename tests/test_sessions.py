@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -203,7 +204,7 @@ def test_dropped_connection_is_repaired_or_names_the_gap(agent_server: RunningAg
         ):
             with _Observer(agent_server, session.thread_id, runs=2) as observer:
                 delivered: list[tuple[Any, ...]] = []
-                gaps = 0
+                gaps: list[str] = []
                 for run in range(2):
                     session.start({"topic": f"drop-{seed}-{run}", "count": 10})
                     events, run_gaps = _drain(session)
@@ -242,24 +243,26 @@ def _content(event: Any) -> tuple[Any, ...]:
     return (event["method"], tuple(event["params"]["namespace"]), json.dumps(event["params"]["data"]))
 
 
-def _drain(session: Any) -> tuple[list[tuple[Any, ...]], int]:
-    """The last run's events (as `_content`), iterating on after each StreamGapError (counted)."""
+def _drain(session: Any) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """The last run's events (as `_content`), iterating on after each StreamGapError (their messages)."""
     delivered: list[tuple[Any, ...]] = []
-    gaps = 0
+    gaps: list[str] = []
     iterator = iter(session)
     while True:
         try:
             event = next(iterator)
-        except StreamGapError:
-            gaps += 1
+        except StreamGapError as gap:
+            gaps.append(str(gap))
             continue
         except StopIteration:
             return delivered, gaps
         delivered.append(_content(event))
 
 
-def _check_against(delivered: list[tuple[Any, ...]], reference: list[tuple[Any, ...]], gaps: int) -> None:
-    if gaps == 0:
+def _check_against(
+    delivered: list[tuple[Any, ...]], reference: list[tuple[Any, ...]], gaps: list[str]
+) -> None:
+    if not gaps:
         assert delivered == reference
         return
     # With a gap named: a subsequence of the reference (nothing twice, nothing reordered), except for the
@@ -271,8 +274,12 @@ def _check_against(delivered: list[tuple[Any, ...]], reference: list[tuple[Any, 
     cascaded = [item for i, item in enumerate(delivered) if _in_run_end_cascade(delivered, i)]
     for item in cascaded:
         assert delivered.count(item) == 1 and item in reference, f"delivered twice or unknown: {item}"
+    # And a connection that joined a run may have missed an event the next replay holds: the session
+    # passes it on then, later than it happened, and its gap says how many ("held N event(s) an earlier
+    # connection never got"). Those may be out of place, once each.
+    late = sum(int(n) for gap in gaps for n in re.findall(r"held (\d+) event", gap))
     kept = [item for item in delivered if item not in cascaded]
-    _check_subsequence(kept, [item for item in reference if item not in cascaded])
+    _check_subsequence(kept, [item for item in reference if item not in cascaded], late=late)
 
 
 def _in_run_end_cascade(delivered: list[tuple[Any, ...]], i: int) -> bool:
@@ -289,14 +296,23 @@ def _subgraph_completed(item: tuple[Any, ...]) -> bool:
     return item[0] == "lifecycle" and bool(item[1]) and json.loads(item[2]).get("event") == "completed"
 
 
-def _check_subsequence(items: list[tuple[Any, ...]], reference: list[tuple[Any, ...]]) -> None:
-    """`items` is a subsequence of `reference` (an AssertionError naming the first item that is not)."""
+def _check_subsequence(
+    items: list[tuple[Any, ...]], reference: list[tuple[Any, ...]], *, late: int = 0
+) -> None:
+    """`items` is a subsequence of `reference` but for at most `late` items out of place, each delivered
+    once (an AssertionError naming the first item that is neither)."""
     position = 0
     for item in items:
-        while position < len(reference) and reference[position] != item:
-            position += 1
-        assert position < len(reference), f"delivered twice or out of order: {item}"
-        position += 1
+        ahead = position
+        while ahead < len(reference) and reference[ahead] != item:
+            ahead += 1
+        if ahead < len(reference):
+            position = ahead + 1
+            continue
+        assert late > 0 and items.count(item) == 1 and item in reference, (
+            f"delivered twice or out of order: {item}"
+        )
+        late -= 1
 
 
 class _Observer:

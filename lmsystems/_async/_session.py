@@ -75,6 +75,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lmsystems")
 
+#: Seconds a connection repaired during a run waits for an event before another one replays the thread.
+RECHECK = 5.0
+
 T = TypeVar("T")
 _SKIP: Any = object()
 
@@ -254,6 +257,13 @@ class AsyncThreadStream:
         self._failures = 0  # reconnect attempts since the connection last delivered something
         self._reads = 0  # reads done (or attempted): a waiting reader knows whether someone read meanwhile
         self._last_error: LmsystemsError | None = None
+        # After a repair during a run, the run's end may never come on the new connection (the event that
+        # brings it can be lost while the connection joins the run): such a connection waits at most
+        # RECHECK seconds at a time, then a new one replays the thread (after the run's end it holds it).
+        self._suspect = False  # the connection is being repaired during a run
+        self._short = False  # the connection waits at most RECHECK seconds (until that run ended)
+        self._quiet = (0, 0.0)  # (events delivered, seconds waited since) over short waits
+        self._awaiting = 0  # WebSocket commands awaiting their answer
         self.reconnects = 0
 
     def __repr__(self) -> str:
@@ -307,7 +317,11 @@ class AsyncThreadStream:
         """Open a connection (on a WebSocket, subscribe); it becomes the session's once it works."""
         assert self._endpoint is not None and self._thread_id is not None
         cls = _AsyncSSE if self._transport_name == "sse" else _AsyncWebSocket
-        connection = cls(self._core, self._endpoint, self._thread_id, self._limits)
+        limits, idle = self._limits, self._limits.idle_timeout
+        short = self._suspect and (idle is None or idle > RECHECK)
+        if short:
+            limits = limits.override(idle_timeout=RECHECK)
+        connection = cls(self._core, self._endpoint, self._thread_id, limits)
         await connection.open()
         try:
             if connection.inline_commands:
@@ -326,7 +340,7 @@ class AsyncThreadStream:
         except BaseException:
             await connection.aclose()
             raise
-        self._connection = connection
+        self._connection, self._short = connection, short
 
     # ------------------------------------------------------------------------------------ commands
 
@@ -411,13 +425,17 @@ class AsyncThreadStream:
             except APIConnectionError as lost:
                 raise type(lost)(lost_answer(method, self._thread_id, str(lost))) from None
             return command_result(answer, method)
-        await connection.send(encode_command(command_id, method, params))
-        while command_id not in self._answers:
-            if connection is not self._connection:
-                raise APIConnectionError(
-                    lost_answer(method, self._thread_id, str(self._last_error or "the server closed it"))
-                )
-            await self._pump()
+        self._awaiting += 1  # (the connection is not replaced while an answer is awaited on it)
+        try:
+            await connection.send(encode_command(command_id, method, params))
+            while command_id not in self._answers:
+                if connection is not self._connection:
+                    raise APIConnectionError(
+                        lost_answer(method, self._thread_id, str(self._last_error or "the server closed it"))
+                    )
+                await self._pump()
+        finally:
+            self._awaiting -= 1
         return command_result(self._answers.pop(command_id), method)
 
     # --------------------------------------------------------------------------------- reading
@@ -452,9 +470,12 @@ class AsyncThreadStream:
                 messages = await connection.read()
             except (APIConnectionError, StreamError) as failed:
                 if isinstance(failed, APITimeoutError):
+                    await self._drop()
+                    if self._short and self._patient():
+                        self._last_error = failed
+                        continue  # a short wait after a repair: a new connection looks again
                     # Waited the idle timeout for an event: give up this wait (the next read repairs the
                     # connection, naming the gap if a run was going on).
-                    await self._drop()
                     raise self._idle(failed) from None
                 if isinstance(failed, StreamError) and not failed.resumable:
                     raise
@@ -471,6 +492,7 @@ class AsyncThreadStream:
             if guard.replaying:  # a new connection's replay: each event is matched against those seen
                 for message in messages:
                     self._file(message)
+                await self._lengthen()
                 return
             # The common case inlined: check each event's envelope, remember its key, file it (straight
             # into the run being fed when there is nothing to note about it).
@@ -495,7 +517,27 @@ class AsyncThreadStream:
                 else:
                     feed(event)
                     target = log.fast_target()
+            await self._lengthen()
             return
+
+    async def _lengthen(self) -> None:
+        """Once the run a short-waiting connection was repaired for has ended, replace it (between runs
+        the next connection's replay is exact, and it waits the whole idle timeout)."""
+        if self._short and not self._awaiting and self._settled():
+            self._short = False
+            await self._drop()
+            self._failures += 1
+            await self._reconnect(self._failures, None)
+
+    def _patient(self) -> bool:
+        """After a short wait without an event: whether the idle timeout still allows another one."""
+        delivered, waited = self._quiet
+        if delivered != self._log.delivered:
+            delivered, waited = self._log.delivered, 0.0
+        waited += RECHECK
+        self._quiet = (delivered, waited)
+        limit = self._limits.idle_timeout
+        return limit is None or waited < limit
 
     def _idle(self, failed: APITimeoutError) -> APITimeoutError:
         limit = self._limits.idle_timeout
@@ -543,12 +585,18 @@ class AsyncThreadStream:
             current is not None and current.end is None
         )
         self._guard.reconnected(during_run=during_run)
+        self._suspect = during_run
         try:
             await self._connect()
         except (APIConnectionError, StreamError) as failed:
             logger.info("thread session %s: reconnect failed: %s", self._thread_id, failed)
             return
         self.reconnects += 1
+
+    def _settled(self) -> bool:
+        """Whether every run asked for has begun and the last one ended."""
+        current = self._log.current
+        return self._log.requested == len(self._log.runs) and current is not None and current.end is not None
 
     async def _run(self, number: int) -> Run:
         """The session's `number`-th run, once its first event was read."""

@@ -76,6 +76,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("lmsystems")
 
+#: Seconds a connection repaired during a run waits for an event before another one replays the thread.
+RECHECK = 5.0
+
 T = TypeVar("T")
 _SKIP: Any = object()
 
@@ -255,6 +258,13 @@ class SyncThreadStream:
         self._failures = 0  # reconnect attempts since the connection last delivered something
         self._reads = 0  # reads done (or attempted): a waiting reader knows whether someone read meanwhile
         self._last_error: LmsystemsError | None = None
+        # After a repair during a run, the run's end may never come on the new connection (the event that
+        # brings it can be lost while the connection joins the run): such a connection waits at most
+        # RECHECK seconds at a time, then a new one replays the thread (after the run's end it holds it).
+        self._suspect = False  # the connection is being repaired during a run
+        self._short = False  # the connection waits at most RECHECK seconds (until that run ended)
+        self._quiet = (0, 0.0)  # (events delivered, seconds waited since) over short waits
+        self._awaiting = 0  # WebSocket commands awaiting their answer
         self.reconnects = 0
 
     def __repr__(self) -> str:
@@ -306,7 +316,11 @@ class SyncThreadStream:
         """Open a connection (on a WebSocket, subscribe); it becomes the session's once it works."""
         assert self._endpoint is not None and self._thread_id is not None
         cls = _AsyncSSE if self._transport_name == "sse" else _AsyncWebSocket
-        connection = cls(self._core, self._endpoint, self._thread_id, self._limits)
+        limits, idle = self._limits, self._limits.idle_timeout
+        short = self._suspect and (idle is None or idle > RECHECK)
+        if short:
+            limits = limits.override(idle_timeout=RECHECK)
+        connection = cls(self._core, self._endpoint, self._thread_id, limits)
         connection.open()
         try:
             if connection.inline_commands:
@@ -325,7 +339,7 @@ class SyncThreadStream:
         except BaseException:
             connection.close()
             raise
-        self._connection = connection
+        self._connection, self._short = connection, short
 
     # ------------------------------------------------------------------------------------ commands
 
@@ -410,13 +424,17 @@ class SyncThreadStream:
             except APIConnectionError as lost:
                 raise type(lost)(lost_answer(method, self._thread_id, str(lost))) from None
             return command_result(answer, method)
-        connection.send(encode_command(command_id, method, params))
-        while command_id not in self._answers:
-            if connection is not self._connection:
-                raise APIConnectionError(
-                    lost_answer(method, self._thread_id, str(self._last_error or "the server closed it"))
-                )
-            self._pump()
+        self._awaiting += 1  # (the connection is not replaced while an answer is awaited on it)
+        try:
+            connection.send(encode_command(command_id, method, params))
+            while command_id not in self._answers:
+                if connection is not self._connection:
+                    raise APIConnectionError(
+                        lost_answer(method, self._thread_id, str(self._last_error or "the server closed it"))
+                    )
+                self._pump()
+        finally:
+            self._awaiting -= 1
         return command_result(self._answers.pop(command_id), method)
 
     # --------------------------------------------------------------------------------- reading
@@ -451,9 +469,12 @@ class SyncThreadStream:
                 messages = connection.read()
             except (APIConnectionError, StreamError) as failed:
                 if isinstance(failed, APITimeoutError):
+                    self._drop()
+                    if self._short and self._patient():
+                        self._last_error = failed
+                        continue  # a short wait after a repair: a new connection looks again
                     # Waited the idle timeout for an event: give up this wait (the next read repairs the
                     # connection, naming the gap if a run was going on).
-                    self._drop()
                     raise self._idle(failed) from None
                 if isinstance(failed, StreamError) and not failed.resumable:
                     raise
@@ -470,6 +491,7 @@ class SyncThreadStream:
             if guard.replaying:  # a new connection's replay: each event is matched against those seen
                 for message in messages:
                     self._file(message)
+                self._lengthen()
                 return
             # The common case inlined: check each event's envelope, remember its key, file it (straight
             # into the run being fed when there is nothing to note about it).
@@ -494,7 +516,27 @@ class SyncThreadStream:
                 else:
                     feed(event)
                     target = log.fast_target()
+            self._lengthen()
             return
+
+    def _lengthen(self) -> None:
+        """Once the run a short-waiting connection was repaired for has ended, replace it (between runs
+        the next connection's replay is exact, and it waits the whole idle timeout)."""
+        if self._short and not self._awaiting and self._settled():
+            self._short = False
+            self._drop()
+            self._failures += 1
+            self._reconnect(self._failures, None)
+
+    def _patient(self) -> bool:
+        """After a short wait without an event: whether the idle timeout still allows another one."""
+        delivered, waited = self._quiet
+        if delivered != self._log.delivered:
+            delivered, waited = self._log.delivered, 0.0
+        waited += RECHECK
+        self._quiet = (delivered, waited)
+        limit = self._limits.idle_timeout
+        return limit is None or waited < limit
 
     def _idle(self, failed: APITimeoutError) -> APITimeoutError:
         limit = self._limits.idle_timeout
@@ -542,12 +584,18 @@ class SyncThreadStream:
             current is not None and current.end is None
         )
         self._guard.reconnected(during_run=during_run)
+        self._suspect = during_run
         try:
             self._connect()
         except (APIConnectionError, StreamError) as failed:
             logger.info("thread session %s: reconnect failed: %s", self._thread_id, failed)
             return
         self.reconnects += 1
+
+    def _settled(self) -> bool:
+        """Whether every run asked for has begun and the last one ended."""
+        current = self._log.current
+        return self._log.requested == len(self._log.runs) and current is not None and current.end is not None
 
     def _run(self, number: int) -> Run:
         """The session's `number`-th run, once its first event was read."""
