@@ -22,7 +22,7 @@ from typing import Final
 import httpcore
 import httpx
 
-__all__ = ["attempt_until", "cut", "httpx_error"]
+__all__ = ["as_httpx_errors", "attempt_until", "cut", "httpx_error"]
 
 _ENDS: Final[ContextVar[float | None]] = ContextVar("lmsystems_attempt_ends", default=None)
 
@@ -74,3 +74,15 @@ def httpx_error(error: Exception) -> httpx.TransportError | None:
         if isinstance(error, raised):
             return mapped(str(error))
     return None
+
+
+@contextmanager
+def as_httpx_errors() -> Iterator[None]:
+    """Inside the block, httpcore's exceptions are raised as httpx's (`httpx_error`), from the original."""
+    try:
+        yield
+    except Exception as error:
+        mapped = httpx_error(error)
+        if mapped is None:
+            raise
+        raise mapped from error

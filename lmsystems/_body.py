@@ -30,6 +30,7 @@ import h11
 import httpcore
 import httpx
 
+from ._attempt_clock import httpx_error
 from ._chunked import BodyDecoder, BodyProtocolError
 from ._httpcore_internals import h11_connection_of
 
@@ -131,11 +132,6 @@ def raw_read_error(error: BaseException) -> httpx.HTTPError | None:
     """httpx's exception for a failure of a direct read (as httpx itself would have raised it)."""
     if isinstance(error, BodyProtocolError):
         return httpx.RemoteProtocolError(str(error))
-    if isinstance(error, httpcore.TimeoutException):
+    if isinstance(error, httpcore.TimeoutException):  # a read's: anyio's carry no text
         return httpx.ReadTimeout(str(error) or "read timed out")
-    if isinstance(error, httpcore.NetworkError | httpcore.ProtocolError):
-        kind = getattr(httpx, type(error).__name__, httpx.ReadError)
-        if not (isinstance(kind, type) and issubclass(kind, httpx.TransportError)):
-            kind = httpx.ReadError
-        return kind(str(error))
-    return None
+    return httpx_error(error) if isinstance(error, Exception) else None

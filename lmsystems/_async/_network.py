@@ -22,7 +22,7 @@ from typing import Any, cast
 import httpcore
 import httpx
 
-from .._attempt_clock import cut, httpx_error
+from .._attempt_clock import as_httpx_errors, cut
 from .._httpcore_internals import BODY_EXTENSION
 from .._proxies import environment_proxies
 
@@ -103,23 +103,13 @@ class AsyncBoundedBody(httpx.AsyncByteStream):
         self.httpcore_stream = httpcore_stream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
+        with as_httpx_errors():
             async for part in self.httpcore_stream:
                 yield part
-        except Exception as error:
-            mapped = httpx_error(error)
-            if mapped is None:
-                raise
-            raise mapped from error
 
     async def aclose(self) -> None:
-        try:
+        with as_httpx_errors():
             await cast("Any", self.httpcore_stream).aclose()
-        except Exception as error:
-            mapped = httpx_error(error)
-            if mapped is None:
-                raise
-            raise mapped from error
 
 
 class AsyncBoundedTransport(httpx.AsyncBaseTransport):
@@ -171,13 +161,8 @@ class AsyncBoundedTransport(httpx.AsyncBaseTransport):
             content=cast("AsyncIterable[bytes]", request.stream),
             extensions=request.extensions,
         )
-        try:
+        with as_httpx_errors():
             answer = await self._pool.handle_async_request(core_request)
-        except Exception as error:
-            mapped = httpx_error(error)
-            if mapped is None:
-                raise
-            raise mapped from error
         body = AsyncBoundedBody(cast("AsyncIterable[bytes]", answer.stream))
         return httpx.Response(
             status_code=answer.status,

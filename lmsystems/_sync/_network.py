@@ -23,7 +23,7 @@ from typing import Any, cast
 import httpcore
 import httpx
 
-from .._attempt_clock import cut, httpx_error
+from .._attempt_clock import as_httpx_errors, cut
 from .._httpcore_internals import BODY_EXTENSION
 from .._proxies import environment_proxies
 
@@ -104,23 +104,13 @@ class SyncBoundedBody(httpx.SyncByteStream):
         self.httpcore_stream = httpcore_stream
 
     def __iter__(self) -> Iterator[bytes]:
-        try:
+        with as_httpx_errors():
             for part in self.httpcore_stream:
                 yield part
-        except Exception as error:
-            mapped = httpx_error(error)
-            if mapped is None:
-                raise
-            raise mapped from error
 
     def close(self) -> None:
-        try:
+        with as_httpx_errors():
             cast("Any", self.httpcore_stream).close()
-        except Exception as error:
-            mapped = httpx_error(error)
-            if mapped is None:
-                raise
-            raise mapped from error
 
 
 class SyncBoundedTransport(httpx.BaseTransport):
@@ -172,13 +162,8 @@ class SyncBoundedTransport(httpx.BaseTransport):
             content=cast("Iterable[bytes]", request.stream),
             extensions=request.extensions,
         )
-        try:
+        with as_httpx_errors():
             answer = self._pool.handle_request(core_request)
-        except Exception as error:
-            mapped = httpx_error(error)
-            if mapped is None:
-                raise
-            raise mapped from error
         body = SyncBoundedBody(cast("Iterable[bytes]", answer.stream))
         return httpx.Response(
             status_code=answer.status,
