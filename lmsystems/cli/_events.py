@@ -6,27 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .._text import message_text
 from .._types import StreamPart
 from ._output import Output, compact
 
 ROLE_STYLES = {"ai": "bold cyan", "human": "bold green", "tool": "bold magenta", "system": "bold"}
 _ROLES = {"AIMessageChunk": "ai", "HumanMessageChunk": "human", "ToolMessageChunk": "tool"}
-
-
-def message_text(message: Mapping[str, Any]) -> str:
-    """The text of a message: its string content, or the text blocks of a list content."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for block in content:
-            if isinstance(block, str):
-                parts.append(block)
-            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
-                parts.append(block["text"])
-        return "".join(parts)
-    return ""
 
 
 def message_role(message: Mapping[str, Any]) -> str:
